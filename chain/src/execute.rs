@@ -551,3 +551,7 @@ pub fn execute_block(
     }
     executor.finish()
 }
+
+#[cfg(test)]
+#[path = "execute_tests.rs"]
+mod tests;

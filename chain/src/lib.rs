@@ -21,6 +21,9 @@
 //! - [`node`]: the chain service: admits transactions, produces and imports
 //!   blocks, keeps the head.
 //! - [`rpc`]: the HTTP API (axum).
+//!
+//! [`testkit`] holds keys, genesis and transaction builders shared by tests
+//! and benchmarks.
 
 pub mod consensus;
 pub mod crypto;
@@ -31,4 +34,5 @@ pub mod node;
 pub mod rpc;
 pub mod state;
 pub mod store;
+pub mod testkit;
 pub mod types;
