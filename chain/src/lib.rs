@@ -18,6 +18,8 @@
 //!
 //! I/O shell:
 //! - [`store`]: sled storage; one atomic batch per block.
+//! - [`audit`]: replays a stored chain from genesis and checks every root
+//!   and the supply invariant.
 //! - [`node`]: the chain service: admits transactions, produces and imports
 //!   blocks, keeps the head.
 //! - [`rpc`]: the HTTP API (axum).
@@ -25,6 +27,7 @@
 //! [`testkit`] holds keys, genesis and transaction builders shared by tests
 //! and benchmarks.
 
+pub mod audit;
 pub mod consensus;
 pub mod crypto;
 pub mod execute;

@@ -2,26 +2,138 @@
 
 use std::path::PathBuf;
 
-/// Run a node (an authority when given its key).
+use anyhow::{bail, Context};
+use bwchain::crypto::{KeyFile, Keypair};
+use bwchain::genesis::{ChainSpec, Genesis};
+use bwchain::mempool::MempoolLimits;
+use bwchain::node::{Node, NodeConfig};
+
+/// The repo's dev genesis, built into the binary so `node --dev` runs anywhere.
+pub const DEV_GENESIS: &str = include_str!("../../../genesis.json");
+/// The dev chain's authority.
+pub const DEV_AUTHORITY: &str = "alice";
+
+/// Run a node: an authority when given its key, which proposes blocks in its
+/// slots and serves the HTTP API.
 #[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:\n  \
+    bwchain node --dev                                  # dev chain, fresh temp data dir\n  \
+    bwchain node --dev --data ./dev-data                # dev chain, reused across restarts\n  \
+    bwchain node --genesis genesis.json --key authority.json --data ./data --rpc 127.0.0.1:8700")]
 pub struct NodeArgs {
-    /// Run the one-authority dev chain from the repo's genesis with dev key `alice`.
+    /// Run the one-authority dev chain: the repo's genesis.json, dev key
+    /// `alice`, and a fresh temporary data dir unless --data is given.
     #[arg(long)]
     pub dev: bool,
-    /// Genesis file.
-    #[arg(long)]
+    /// Genesis file (required without --dev).
+    #[arg(long, value_name = "FILE")]
     pub genesis: Option<PathBuf>,
-    /// Key file of this node's authority.
-    #[arg(long)]
+    /// Key file of this node's authority (`bwchain keygen --out FILE`); without
+    /// it the node proposes nothing.
+    #[arg(long, value_name = "FILE")]
     pub key: Option<PathBuf>,
-    /// Data directory.
-    #[arg(long)]
+    /// Data directory; created if missing, resumed if it holds a chain.
+    #[arg(long, value_name = "DIR")]
     pub data: Option<PathBuf>,
-    /// HTTP API address.
-    #[arg(long, default_value = "127.0.0.1:8700")]
+    /// Address of the HTTP API (port 0 picks a free port; the address is
+    /// printed on stdout).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8700")]
     pub rpc: String,
+    /// Most pending transactions the mempool holds.
+    #[arg(long, value_name = "N", default_value_t = bwchain::mempool::DEFAULT_MAX_TXS)]
+    pub mempool_max_txs: usize,
 }
 
-pub fn run(_args: NodeArgs) -> anyhow::Result<()> {
-    anyhow::bail!("bwchain node is not built yet")
+pub fn run(args: NodeArgs) -> anyhow::Result<()> {
+    let (genesis, keypair) = if args.dev {
+        if args.genesis.is_some() || args.key.is_some() {
+            bail!("--dev uses the repo's genesis and dev key alice; drop --genesis/--key or --dev");
+        }
+        let genesis = Genesis::from_json(DEV_GENESIS).context("the built-in dev genesis")?;
+        (genesis, Some(Keypair::dev(DEV_AUTHORITY)))
+    } else {
+        let Some(path) = &args.genesis else {
+            bail!("--genesis FILE is required (or use --dev for the dev chain)");
+        };
+        let genesis = Genesis::from_file(path)?;
+        let keypair = match &args.key {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read key file {}", path.display()))?;
+                Some(KeyFile::parse(&text).with_context(|| format!("key file {}", path.display()))?)
+            }
+            None => None,
+        };
+        (genesis, keypair)
+    };
+    let data_dir = match (&args.data, args.dev) {
+        (Some(dir), _) => dir.clone(),
+        (None, true) => tempfile::Builder::new()
+            .prefix("bwchain-dev-")
+            .tempdir()
+            .context("cannot create a temporary data dir")?
+            .keep(),
+        (None, false) => bail!("--data DIR is required (or use --dev for a temporary one)"),
+    };
+    let spec = ChainSpec::new(genesis)?;
+    let node = Node::open(NodeConfig {
+        spec,
+        keypair,
+        data_dir: data_dir.clone(),
+        mempool: MempoolLimits {
+            max_txs: args.mempool_max_txs,
+            ..MempoolLimits::default()
+        },
+    })
+    .with_context(|| format!("cannot start the node on {}", data_dir.display()))?;
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(&args.rpc)
+            .await
+            .with_context(|| format!("cannot listen on {} for the HTTP API", args.rpc))?;
+        let rpc_addr = listener.local_addr()?;
+        let status = node.status();
+        tracing::info!(
+            chain_id = %node.spec().genesis.chain_id,
+            genesis_hash = %node.spec().genesis_hash(),
+            height = status.head.height,
+            authority = ?node.authority().map(|a| a.to_string()),
+            data = %data_dir.display(),
+            "node started"
+        );
+        // Scripts and tests read this line to find the API.
+        println!("rpc: http://{rpc_addr}");
+        println!("data: {}", data_dir.display());
+        node.run(listener, shutdown_signal()).await?;
+        tracing::info!(data = %data_dir.display(), "stopped; restart with the same --data to resume");
+        Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(err) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %err, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = terminate => {}
+    }
 }
