@@ -1,1 +1,251 @@
-fn main() {}
+//! `bwchain`: run a node, make and sign receipts, submit transactions and
+//! inspect the chain over the node's HTTP API.
+//!
+//! - `cmd`: one module per subcommand (clap `Args` plus `run`).
+//! - `args`: arguments shared by commands: `--rpc`, `--json`, keys, accounts.
+//! - `client`: a small blocking HTTP client for the node's API.
+//! - `api`: the shapes of the API's answers, as the CLI reads them.
+//! - `submit`: sign, submit and follow a transaction (claim, transfer, device).
+//! - `output`: readable tables and `name  value` lists.
+//!
+//! Logging (`tracing`) is set up here and only here.
+
+mod api;
+mod args;
+mod client;
+mod cmd;
+#[cfg(test)]
+mod fake_node;
+mod output;
+mod submit;
+
+use std::io::IsTerminal as _;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+/// bwchain: a proof-of-authority chain that pays for shared bandwidth.
+///
+/// Keys (--key) are key files written by `bwchain keygen --out FILE`, or
+/// dev:NAME for the public dev key NAME (dev:alice is the dev chain's
+/// authority). Accounts are 64-hex public keys, key files or dev:NAME.
+/// Client commands talk to the node at --rpc (default http://127.0.0.1:8700,
+/// or $BWCHAIN_RPC) and print readable text, or the node's JSON with --json.
+/// Set RUST_LOG (e.g. RUST_LOG=debug) for more logging on stderr.
+#[derive(Debug, Parser)]
+#[command(name = "bwchain", version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    Keygen(cmd::keygen::KeygenArgs),
+    Node(cmd::node::NodeArgs),
+    Status(cmd::status::StatusArgs),
+    Receipt(cmd::receipt::ReceiptArgs),
+    Claim(cmd::claim::ClaimArgs),
+    Transfer(cmd::transfer::TransferArgs),
+    Device(cmd::device::DeviceArgs),
+    Block(cmd::block::BlockArgs),
+    Blocks(cmd::blocks::BlocksArgs),
+    Tx(cmd::tx::TxArgs),
+    Account(cmd::account::AccountArgs),
+    Session(cmd::session::SessionArgs),
+    Audit(cmd::audit::AuditArgs),
+}
+
+fn main() -> ExitCode {
+    init_tracing();
+    let cli = Cli::parse();
+    match run(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Keygen(args) => cmd::keygen::run(args),
+        Command::Node(args) => cmd::node::run(args),
+        Command::Status(args) => cmd::status::run(args),
+        Command::Receipt(args) => cmd::receipt::run(args),
+        Command::Claim(args) => cmd::claim::run(args),
+        Command::Transfer(args) => cmd::transfer::run(args),
+        Command::Device(args) => cmd::device::run(args),
+        Command::Block(args) => cmd::block::run(args),
+        Command::Blocks(args) => cmd::blocks::run(args),
+        Command::Tx(args) => cmd::tx::run(args),
+        Command::Account(args) => cmd::account::run(args),
+        Command::Session(args) => cmd::session::run(args),
+        Command::Audit(args) => cmd::audit::run(args),
+    }
+}
+
+/// Logs go to stderr, filtered by RUST_LOG (default `info`), so stdout
+/// carries only the command's output.
+fn init_tracing() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bwchain::crypto::Keypair;
+    use clap::CommandFactory;
+
+    fn parse(args: &[&str]) -> Result<Command, clap::Error> {
+        Cli::try_parse_from(std::iter::once("bwchain").chain(args.iter().copied()))
+            .map(|cli| cli.command)
+    }
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn transfer_takes_dev_keys_and_accounts() {
+        let Command::Transfer(args) = parse(&[
+            "transfer",
+            "--key",
+            "dev:alice",
+            "--to",
+            "dev:bob",
+            "--amount",
+            "5",
+            "--nonce",
+            "2",
+            "--wait",
+            "--timeout",
+            "7",
+            "--rpc",
+            "http://node:1",
+            "--json",
+        ])
+        .unwrap() else {
+            panic!("not a transfer")
+        };
+        assert_eq!(args.key.account(), Keypair::dev("alice").account());
+        assert_eq!(args.to, Keypair::dev("bob").account());
+        assert_eq!(args.amount, 5);
+        assert_eq!(args.submit.nonce, Some(2));
+        assert!(args.submit.wait);
+        assert_eq!(args.submit.timeout, 7);
+        assert_eq!(args.submit.client.rpc.rpc, "http://node:1");
+        assert!(args.submit.client.json);
+    }
+
+    #[test]
+    fn defaults() {
+        let Command::Claim(args) = parse(&["claim", "--key", "dev:bob"]).unwrap() else {
+            panic!("not a claim")
+        };
+        assert!(args.files.is_empty());
+        assert_eq!(args.submit.timeout, submit::DEFAULT_WAIT_SECS);
+        assert!(!args.submit.wait);
+        assert_eq!(args.submit.nonce, None);
+        if std::env::var_os("BWCHAIN_RPC").is_none() {
+            assert_eq!(args.submit.client.rpc.rpc, args::DEFAULT_RPC);
+        }
+
+        let Command::Block(args) = parse(&["block"]).unwrap() else {
+            panic!("not a block")
+        };
+        assert_eq!(args.block, cmd::block::BlockId::Latest);
+
+        let Command::Blocks(args) = parse(&["blocks"]).unwrap() else {
+            panic!("not blocks")
+        };
+        assert_eq!((args.from, args.limit), (None, 20));
+    }
+
+    #[test]
+    fn device_subcommands() {
+        let eve = Keypair::dev("eve").account();
+        for (action, active) in [("register", true), ("revoke", false)] {
+            let Command::Device(args) =
+                parse(&["device", action, &eve.to_hex(), "--key", "dev:alice"]).unwrap()
+            else {
+                panic!("not a device command")
+            };
+            let (change, is_register) = match args.action {
+                cmd::device::DeviceAction::Register(change) => (change, true),
+                cmd::device::DeviceAction::Revoke(change) => (change, false),
+            };
+            assert_eq!(is_register, active);
+            assert_eq!(change.device, eve);
+        }
+    }
+
+    #[test]
+    fn rejects_bad_values_before_running() {
+        let cases: &[(&[&str], &str)] = &[
+            (
+                &[
+                    "transfer", "--key", "dev:", "--to", "dev:bob", "--amount", "1",
+                ],
+                "needs a name",
+            ),
+            (
+                &[
+                    "transfer", "--key", "dev:a", "--to", "nobody", "--amount", "1",
+                ],
+                "64-hex",
+            ),
+            (
+                &[
+                    "transfer", "--key", "dev:a", "--to", "dev:b", "--amount", "0",
+                ],
+                "--amount",
+            ),
+            (&["blocks", "--limit", "101"], "--limit"),
+            (&["block", "tip"], "block height"),
+            (&["tx", "abcd"], "64 hex"),
+            (&["claim", "--key", "dev:b", "--timeout", "5"], "--wait"),
+            (&["keygen", "--force"], "--out"),
+            (
+                &[
+                    "receipt",
+                    "--key",
+                    "dev:c",
+                    "--provider",
+                    "dev:b",
+                    "--session",
+                    "1",
+                    "--bytes",
+                    "5",
+                    "--genesis",
+                    "g.json",
+                    "--genesis-hash",
+                    &"00".repeat(32),
+                ],
+                "cannot be used with",
+            ),
+            (&["session", "dev:b", "dev:c"], "SESSION"),
+        ];
+        for (args, expected) in cases {
+            let err = parse(args).unwrap_err().to_string();
+            assert!(err.contains(expected), "{args:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn node_and_audit_are_wired() {
+        assert!(matches!(parse(&["node", "--dev"]), Ok(Command::Node(_))));
+        assert!(matches!(
+            parse(&["audit", "--data", "/tmp/x"]),
+            Ok(Command::Audit(_))
+        ));
+    }
+}

@@ -1,0 +1,17 @@
+//! One module per subcommand. Each holds its clap `Args` and a `run`
+//! function; shared pieces live in `crate::args`, `crate::client`,
+//! `crate::submit` and `crate::output`.
+
+pub mod account;
+pub mod audit;
+pub mod block;
+pub mod blocks;
+pub mod claim;
+pub mod device;
+pub mod keygen;
+pub mod node;
+pub mod receipt;
+pub mod session;
+pub mod status;
+pub mod transfer;
+pub mod tx;

@@ -1,0 +1,166 @@
+//! Runs the `bwchain` binary for the commands that need no node: keygen,
+//! receipt with a genesis file, help, and the unreachable-node error.
+
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::Path;
+use std::process::{Command, Output};
+
+use bwchain::crypto::{self, KeyFile, Keypair};
+use bwchain::genesis::{ChainSpec, Genesis};
+use bwchain::types::Receipt;
+
+fn bwchain(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_bwchain"))
+        .args(args)
+        .env_remove("BWCHAIN_RPC")
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run bwchain")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8(output.stderr.clone()).unwrap()
+}
+
+fn repo_genesis() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../genesis.json")
+}
+
+#[test]
+fn keygen_out_writes_0600_and_refuses_to_overwrite() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("provider.key");
+    let path_text = path.to_str().unwrap();
+
+    let first = bwchain(&["keygen", "--out", path_text]);
+    assert!(first.status.success(), "{}", stderr(&first));
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let keypair = KeyFile::parse(&text).unwrap();
+    assert_eq!(stdout(&first).trim(), keypair.account().to_hex());
+
+    let again = bwchain(&["keygen", "--out", path_text]);
+    assert!(!again.status.success());
+    assert!(
+        stderr(&again).starts_with(&format!("error: {path_text} already exists; pass --force")),
+        "{}",
+        stderr(&again)
+    );
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), text, "untouched");
+
+    let forced = bwchain(&["keygen", "--out", path_text, "--force"]);
+    assert!(forced.status.success(), "{}", stderr(&forced));
+    let replaced = KeyFile::parse(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_ne!(replaced.account(), keypair.account());
+    assert_eq!(stdout(&forced).trim(), replaced.account().to_hex());
+}
+
+#[test]
+fn keygen_dev_prints_the_dev_key_file() {
+    let output = bwchain(&["keygen", "--dev", "alice"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let keypair = KeyFile::parse(&stdout(&output)).unwrap();
+    let genesis = Genesis::from_file(&repo_genesis()).unwrap();
+    assert_eq!(keypair.account(), genesis.authorities[0]);
+}
+
+#[test]
+fn receipt_offline_with_a_genesis_file() {
+    let genesis_hash = ChainSpec::new(Genesis::from_file(&repo_genesis()).unwrap())
+        .unwrap()
+        .genesis_hash();
+    let output = bwchain(&[
+        "receipt",
+        "--key",
+        "dev:carol",
+        "--provider",
+        "dev:bob",
+        "--session",
+        "7",
+        "--bytes",
+        "1048576",
+        "--genesis",
+        repo_genesis().to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert_eq!(text.lines().count(), 1, "one line: {text}");
+    let receipt: Receipt = serde_json::from_str(&text).unwrap();
+    assert_eq!(receipt.provider, Keypair::dev("bob").account());
+    assert_eq!(receipt.consumer, Keypair::dev("carol").account());
+    assert_eq!((receipt.session, receipt.bytes), (7, 1_048_576));
+    assert!(crypto::verify_receipt(&genesis_hash, &receipt));
+
+    // The same receipt from an explicit genesis hash, written to a file.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("r.json");
+    let output = bwchain(&[
+        "receipt",
+        "--key",
+        "dev:carol",
+        "--provider",
+        &Keypair::dev("bob").account().to_hex(),
+        "--session",
+        "7",
+        "--bytes",
+        "1048576",
+        "--genesis-hash",
+        &genesis_hash.to_hex(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), text);
+}
+
+#[test]
+fn unreachable_node_is_named() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
+    let output = bwchain(&["status", "--rpc", &url]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).starts_with(&format!("error: cannot reach the node at {url}")),
+        "{}",
+        stderr(&output)
+    );
+    assert!(stdout(&output).is_empty());
+}
+
+#[test]
+fn every_command_has_help() {
+    let commands: &[&[&str]] = &[
+        &[],
+        &["keygen"],
+        &["node"],
+        &["status"],
+        &["receipt"],
+        &["claim"],
+        &["transfer"],
+        &["device"],
+        &["device", "register"],
+        &["device", "revoke"],
+        &["block"],
+        &["blocks"],
+        &["tx"],
+        &["account"],
+        &["session"],
+        &["audit"],
+    ];
+    for command in commands {
+        let mut args = command.to_vec();
+        args.push("--help");
+        let output = bwchain(&args);
+        assert!(output.status.success(), "{args:?}: {}", stderr(&output));
+        assert!(stdout(&output).contains("Usage: bwchain"), "{args:?}");
+    }
+}
