@@ -40,7 +40,7 @@ pub enum AuditError {
     InvalidBlock {
         height: u64,
         hash: Hash,
-        error: crate::consensus::BlockError,
+        error: Box<crate::consensus::BlockError>,
     },
     #[error("block {height}: stored {what} differ from the replayed ones")]
     RecordMismatch { height: u64, what: &'static str },
@@ -67,7 +67,7 @@ pub fn audit(store: &Store, spec: &ChainSpec) -> Result<AuditReport, AuditError>
             .map_err(|error| AuditError::InvalidBlock {
                 height,
                 hash,
-                error,
+                error: Box::new(error),
             })?;
         if executed.outcomes != stored.outcomes {
             return Err(AuditError::RecordMismatch {

@@ -270,7 +270,8 @@ mod tests {
     fn finality_counts_distinct_proposers_from_the_head() {
         let a = accounts(4);
         // threshold for 4 authorities is 3.
-        let cases: Vec<(Vec<(u64, Account)>, Option<u64>)> = vec![
+        type Case = (Vec<(u64, Account)>, Option<u64>);
+        let cases: Vec<Case> = vec![
             (vec![], None),
             (vec![(1, a[0]), (2, a[1])], None),
             (vec![(1, a[0]), (2, a[1]), (3, a[2])], Some(1)),
@@ -313,7 +314,8 @@ mod tests {
         verify_block(&spec, &parent, &state, &good, now).unwrap();
 
         type Mutation = fn(&mut Block);
-        let cases: Vec<(&str, Mutation, fn(&BlockError) -> bool)> = vec![
+        type Expect = fn(&BlockError) -> bool;
+        let cases: Vec<(&str, Mutation, Expect)> = vec![
             (
                 "height",
                 |b| b.header.height = 5,

@@ -190,7 +190,7 @@ pub fn compute_rewards(
             kind: RewardKind::Proposer,
         });
     }
-    let demand = |bytes: u64| u128::from(bytes) * u128::from(genesis.reward_per_gib) >> 30;
+    let demand = |bytes: u64| (u128::from(bytes) * u128::from(genesis.reward_per_gib)) >> 30;
     let total_demand: u128 = credited.values().map(|bytes| demand(*bytes)).sum();
     let total_credited: u128 = credited.values().map(|bytes| u128::from(*bytes)).sum();
     for (provider, bytes) in credited {

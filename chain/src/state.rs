@@ -422,7 +422,7 @@ impl<'a> Overlay<'a> {
                 (before != after).then_some(StateChange { key, before, after })
             })
             .collect();
-        changes.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+        changes.sort_unstable_by_key(|change| change.key);
         for change in &changes {
             if let Some(before) = &change.before {
                 accumulator.remove(&change.key, before);

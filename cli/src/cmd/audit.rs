@@ -46,9 +46,15 @@ pub fn run(args: AuditArgs) -> anyhow::Result<()> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        println!("audit OK: {} blocks replayed from genesis", report.blocks_checked);
+        println!(
+            "audit OK: {} blocks replayed from genesis",
+            report.blocks_checked
+        );
         println!("  chain           {}", report.chain_id);
-        println!("  head            {} (height {})", report.head_hash, report.height);
+        println!(
+            "  head            {} (height {})",
+            report.head_hash, report.height
+        );
         println!("  state root      {}", report.state_root);
         println!("  transactions    {}", report.txs_checked);
         println!("  genesis supply  {}", report.genesis_supply);

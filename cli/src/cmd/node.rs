@@ -60,7 +60,10 @@ pub fn run(args: NodeArgs) -> anyhow::Result<()> {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
                     .with_context(|| format!("cannot read key file {}", path.display()))?;
-                Some(KeyFile::parse(&text).with_context(|| format!("key file {}", path.display()))?)
+                Some(
+                    KeyFile::parse(&text)
+                        .with_context(|| format!("key file {}", path.display()))?,
+                )
             }
             None => None,
         };

@@ -1,0 +1,280 @@
+//! The HTTP API of a real node: shapes of the answers, and a clear 4xx JSON
+//! error for every kind of bad request, after which the node still works.
+
+mod common;
+
+use bwchain::crypto::Keypair;
+use bwchain::types::{Signature, TxBody};
+use common::{TestChain, BLOCK_TIME_MS};
+use serde_json::Value;
+
+fn error_of(response: &(u16, Value)) -> &str {
+    response.1["error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no JSON error in {response:?}"))
+}
+
+#[test]
+fn bad_requests_get_clear_errors_and_change_nothing() {
+    let chain = TestChain::new();
+    let node = chain.start_node("a");
+    node.wait_for_height(1);
+    let g = chain.genesis_hash;
+    let bob = Keypair::dev("bob");
+    let carol = Keypair::dev("carol");
+    let claim = |nonce: u64, bytes: u64| {
+        let receipt = carol.sign_receipt(&g, bob.account(), 1, bytes);
+        bob.sign_tx(
+            &g,
+            nonce,
+            TxBody::Claim {
+                receipts: vec![receipt],
+            },
+        )
+    };
+    let json = |tx: &bwchain::types::Tx| serde_json::to_string(tx).unwrap();
+
+    // (request, expected status, words the error must contain)
+    let tampered = {
+        let mut tx = claim(0, 10);
+        tx.signature = Signature([7; 64]);
+        json(&tx)
+    };
+    let bad_receipt = {
+        let mut tx = claim(0, 10);
+        if let TxBody::Claim { receipts } = &mut tx.body {
+            receipts[0].bytes += 1;
+        }
+        // Re-sign the tx so only the receipt is wrong.
+        json(&bob.sign_tx(&g, 0, tx.body))
+    };
+    let wrong_nonce = json(&claim(5, 10));
+    let unknown_device = {
+        let stranger = Keypair::dev("mallory");
+        let receipt = stranger.sign_receipt(&g, bob.account(), 1, 10);
+        json(&bob.sign_tx(
+            &g,
+            0,
+            TxBody::Claim {
+                receipts: vec![receipt],
+            },
+        ))
+    };
+    let overspend = json(&Keypair::dev("carol").sign_tx(
+        &g,
+        0,
+        TxBody::Transfer {
+            to: bob.account(),
+            amount: 1,
+        },
+    ));
+    let not_authority = json(&bob.sign_tx(
+        &g,
+        0,
+        TxBody::SetDevice {
+            device: Keypair::dev("mallory").account(),
+            active: true,
+        },
+    ));
+    let too_large = format!("{{\"pad\":\"{}\"}}", "x".repeat(300 * 1024));
+    let unknown_tx = format!("/txs/{}", "ab".repeat(32));
+    let bad_session = format!("/sessions/{0}/{0}/-1", "ab".repeat(32));
+    let cases: Vec<(&str, &str, Option<String>, u16, &str)> = vec![
+        (
+            "malformed json",
+            "/txs",
+            Some("{not json".into()),
+            400,
+            "invalid transaction JSON",
+        ),
+        (
+            "wrong shape",
+            "/txs",
+            Some("{\"from\":1}".into()),
+            400,
+            "invalid transaction JSON",
+        ),
+        (
+            "bad hex",
+            "/txs",
+            Some(json(&claim(0, 10)).replacen("\"from\":\"", "\"from\":\"zz", 1)),
+            400,
+            "hex",
+        ),
+        (
+            "bad signature",
+            "/txs",
+            Some(tampered),
+            400,
+            "bad signature",
+        ),
+        (
+            "bad receipt signature",
+            "/txs",
+            Some(bad_receipt),
+            400,
+            "bad receipt signature",
+        ),
+        (
+            "wrong nonce",
+            "/txs",
+            Some(wrong_nonce),
+            400,
+            "expected 0, found 5",
+        ),
+        (
+            "unknown device",
+            "/txs",
+            Some(unknown_device),
+            400,
+            "unknown device",
+        ),
+        ("overspend", "/txs", Some(overspend), 400, "overspend"),
+        (
+            "not authority",
+            "/txs",
+            Some(not_authority),
+            400,
+            "not an authority",
+        ),
+        ("too large", "/txs", Some(too_large), 413, "body too large"),
+        ("account bad hex", "/accounts/xyz", None, 400, "bad hex"),
+        (
+            "unknown tx",
+            &unknown_tx,
+            None,
+            404,
+            "unknown transaction",
+        ),
+        ("bad block id", "/blocks/nope", None, 400, "bad block id"),
+        ("missing block", "/blocks/999999", None, 404, "no block"),
+        ("limit too big", "/blocks?limit=1000", None, 400, "limit"),
+        (
+            "limit not a number",
+            "/blocks?limit=x",
+            None,
+            400,
+            "bad query",
+        ),
+        (
+            "bad session",
+            &bad_session,
+            None,
+            400,
+            "bad session",
+        ),
+        ("no such endpoint", "/nope", None, 404, "no such endpoint"),
+    ];
+    for (name, path, body, status, words) in cases {
+        let response = match body {
+            Some(body) => node.post(path, &body),
+            None => node.get(path),
+        };
+        assert_eq!(response.0, status, "{name}: {response:?}");
+        assert!(
+            error_of(&response).contains(words),
+            "{name}: {:?} lacks {words:?}",
+            error_of(&response)
+        );
+    }
+    let (_, bob_account) = node.get(&format!("/accounts/{}", bob.account()));
+    assert_eq!(bob_account["nonce"], 0, "a refused tx changed state");
+
+    // The node still works: a good claim goes in, and its replay is refused.
+    let good = json(&claim(0, 1 << 20));
+    let (status, body) = node.post("/txs", &good);
+    assert_eq!(status, 202, "{body}");
+    let hash = body["hash"].as_str().unwrap().to_string();
+    // Resubmitting a pending tx is idempotent.
+    let (again, _) = node.post("/txs", &good);
+    assert!(again == 202 || again == 409, "{again}");
+    let start = std::time::Instant::now();
+    loop {
+        let (_, tx) = node.get(&format!("/txs/{hash}"));
+        if tx["status"] == "included" {
+            assert_eq!(tx["outcome"]["receipts"][0]["credited_bytes"], 1 << 20);
+            assert!(tx["outcome"]["provider_reward"].as_u64().unwrap() > 0);
+            assert_eq!(tx["tx"]["body"]["type"], "claim");
+            break;
+        }
+        assert!(start.elapsed() < common::WAIT, "claim not included");
+        std::thread::sleep(std::time::Duration::from_millis(BLOCK_TIME_MS / 5));
+    }
+    let (status, body) = node.post("/txs", &good);
+    assert_eq!(status, 409, "{body}");
+    assert!(error_of(&(status, body.clone())).contains("already included"));
+    let replay = json(&claim(1, 1 << 20));
+    let response = node.post("/txs", &replay);
+    assert_eq!(response.0, 400);
+    assert!(
+        error_of(&response).contains("replayed receipt"),
+        "{response:?}"
+    );
+}
+
+#[test]
+fn read_endpoints_have_the_documented_shape() {
+    let chain = TestChain::new();
+    let node = chain.start_node("a");
+    node.wait_for_height(3);
+    let (status, s) = node.get("/status");
+    assert_eq!(status, 200);
+    for field in [
+        "chain_id",
+        "genesis_hash",
+        "height",
+        "head_hash",
+        "finalized_height",
+        "finalized_hash",
+        "authorities",
+        "peers",
+        "mempool",
+        "syncing",
+    ] {
+        assert!(!s[field].is_null(), "status lacks {field}: {s}");
+    }
+    assert_eq!(s["genesis_hash"], chain.genesis_hash.to_hex());
+    // One authority: every block is final at once.
+    assert_eq!(s["finalized_height"], s["height"]);
+
+    let (_, latest) = node.get("/blocks/latest");
+    let height = latest["height"].as_u64().unwrap();
+    let (_, by_height) = node.get(&format!("/blocks/{height}"));
+    let (_, by_hash) = node.get(&format!("/blocks/{}", latest["hash"].as_str().unwrap()));
+    assert_eq!(by_height, latest);
+    assert_eq!(by_hash, latest);
+    for field in [
+        "slot",
+        "timestamp_ms",
+        "parent",
+        "proposer",
+        "tx_root",
+        "state_root",
+        "signature",
+        "txs",
+        "rewards",
+    ] {
+        assert!(!latest[field].is_null(), "block lacks {field}");
+    }
+    assert_eq!(latest["proposer"], TestChain::account("alice"));
+    // An empty block still pays the proposer its share.
+    let reward = &latest["rewards"][0];
+    assert_eq!(reward["account"], TestChain::account("alice"));
+    assert_eq!(reward["amount"], 10_000_000);
+
+    let (_, page) = node.get("/blocks?from=1&limit=2");
+    let page = page.as_array().unwrap();
+    assert_eq!(page.len(), 2);
+    assert_eq!(page[0]["height"], 1);
+    assert_eq!(page[1]["parent"], page[0]["hash"]);
+
+    let (status, metrics) = {
+        let url = format!("{}/metrics", node.url);
+        let response = ureq::get(&url).call().unwrap();
+        let status = response.status().as_u16();
+        (status, response.into_body().read_to_string().unwrap())
+    };
+    assert_eq!(status, 200);
+    assert!(metrics.contains("bwchain_height "), "{metrics}");
+    assert!(metrics.contains("bwchain_total_supply "));
+}

@@ -1,0 +1,276 @@
+//! Harness for end-to-end tests: a temporary chain directory with a genesis
+//! and key files, real `bwchain node` processes on `127.0.0.1:0`, and the
+//! real CLI. Every process is killed and every directory removed on drop.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use bwchain::crypto::Keypair;
+use bwchain::genesis::{ChainSpec, Genesis};
+use bwchain::types::Hash;
+use serde_json::Value;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_bwchain");
+/// Short blocks keep the tests quick; long enough for debug builds.
+pub const BLOCK_TIME_MS: u64 = 250;
+/// How long any single wait in a test may take before it fails.
+pub const WAIT: Duration = Duration::from_secs(30);
+
+/// A chain's files: genesis.json and key files for the dev names.
+pub struct TestChain {
+    pub dir: tempfile::TempDir,
+    pub genesis: Genesis,
+    pub genesis_hash: Hash,
+}
+
+impl TestChain {
+    /// One authority (alice), devices bob carol dave eve, genesis just now.
+    pub fn new() -> Self {
+        Self::with(|_| {})
+    }
+
+    pub fn with(adjust: impl FnOnce(&mut Genesis)) -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("bwchain-e2e-")
+            .tempdir()
+            .expect("temp dir");
+        let now = bwchain::node::now_ms();
+        let mut genesis = Genesis::dev(now - now % 1000);
+        genesis.chain_id = "bwchain-e2e".into();
+        genesis.block_time_ms = BLOCK_TIME_MS;
+        adjust(&mut genesis);
+        let text = serde_json::to_string_pretty(&genesis).unwrap();
+        std::fs::write(dir.path().join("genesis.json"), text).unwrap();
+        let genesis_hash = ChainSpec::new(genesis.clone()).unwrap().genesis_hash();
+        let chain = Self {
+            dir,
+            genesis,
+            genesis_hash,
+        };
+        for name in ["alice", "bob", "carol", "dave", "eve"] {
+            let out = run(&[
+                "keygen",
+                "--dev",
+                name,
+                "--out",
+                chain.key(name).to_str().unwrap(),
+            ]);
+            assert!(out.status.success(), "keygen {name}: {}", stderr(&out));
+        }
+        chain
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn genesis_file(&self) -> PathBuf {
+        self.path().join("genesis.json")
+    }
+
+    pub fn key(&self, name: &str) -> PathBuf {
+        self.path().join(format!("{name}.key.json"))
+    }
+
+    pub fn data(&self, name: &str) -> PathBuf {
+        self.path().join(format!("data-{name}"))
+    }
+
+    pub fn account(name: &str) -> String {
+        Keypair::dev(name).account().to_hex()
+    }
+
+    /// Starts the authority node on data dir `data-NAME`.
+    pub fn start_node(&self, name: &str) -> NodeProcess {
+        NodeProcess::start(
+            &[
+                "node",
+                "--genesis",
+                self.genesis_file().to_str().unwrap(),
+                "--key",
+                self.key("alice").to_str().unwrap(),
+                "--data",
+                self.data(name).to_str().unwrap(),
+                "--rpc",
+                "127.0.0.1:0",
+            ],
+            self.path().join(format!("{name}.log")),
+        )
+    }
+}
+
+/// A running `bwchain node`; killed on drop.
+pub struct NodeProcess {
+    child: Child,
+    pub url: String,
+    pub log: PathBuf,
+}
+
+impl NodeProcess {
+    pub fn start(args: &[&str], log: PathBuf) -> Self {
+        let log_file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .unwrap();
+        let mut child = Command::new(BIN)
+            .args(args)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log_file)
+            .spawn()
+            .expect("spawn bwchain node");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("rpc: ") {
+                    let _ = tx.send(url.to_string());
+                }
+            }
+        });
+        let url = match rx.recv_timeout(WAIT) {
+            Ok(url) => url,
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "node did not report its RPC address; log:\n{}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                );
+            }
+        };
+        Self { child, url, log }
+    }
+
+    /// Runs a CLI command against this node.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        let mut full = vec!["--rpc", self.url.as_str()];
+        full.extend_from_slice(args);
+        run(&full)
+    }
+
+    /// Runs a CLI command that must succeed; returns stdout.
+    pub fn cli_ok(&self, args: &[&str]) -> String {
+        let out = self.cli(args);
+        assert!(
+            out.status.success(),
+            "bwchain {args:?} failed: {}\n{}",
+            stderr(&out),
+            stdout(&out)
+        );
+        stdout(&out)
+    }
+
+    /// Runs a CLI command with --json that must succeed; returns the JSON.
+    pub fn cli_json(&self, args: &[&str]) -> Value {
+        let mut full = args.to_vec();
+        full.push("--json");
+        let text = self.cli_ok(&full);
+        serde_json::from_str(&text).unwrap_or_else(|err| panic!("{args:?}: {err}: {text}"))
+    }
+
+    pub fn get(&self, path: &str) -> (u16, Value) {
+        http(&format!("{}{path}", self.url), None)
+    }
+
+    pub fn post(&self, path: &str, body: &str) -> (u16, Value) {
+        http(&format!("{}{path}", self.url), Some(body))
+    }
+
+    pub fn height(&self) -> u64 {
+        self.get("/status").1["height"].as_u64().unwrap()
+    }
+
+    pub fn wait_for_height(&self, height: u64) {
+        let start = Instant::now();
+        while self.height() < height {
+            assert!(start.elapsed() < WAIT, "height {height} not reached");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Stops the node with SIGTERM and waits for a clean exit.
+    pub fn stop(mut self) {
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(status.success());
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                assert!(
+                    status.success(),
+                    "node exited with {status}; log:\n{}",
+                    self.log_text()
+                );
+                return;
+            }
+            assert!(start.elapsed() < WAIT, "node did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Kills the node with SIGKILL, as a crash would.
+    pub fn kill9(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn run(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run bwchain")
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A minimal HTTP request: status and JSON body (Null if not JSON).
+pub fn http(url: &str, body: Option<&str>) -> (u16, Value) {
+    let agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .new_agent();
+    let response = match body {
+        Some(body) => agent
+            .post(url)
+            .header("content-type", "application/json")
+            .send(body),
+        None => agent.get(url).call(),
+    };
+    let mut response = response.unwrap_or_else(|err| panic!("{url}: {err}"));
+    let status = response.status().as_u16();
+    let text = response
+        .body_mut()
+        .with_config()
+        .limit(64 * 1024 * 1024)
+        .read_to_string()
+        .unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}

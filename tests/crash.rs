@@ -1,0 +1,137 @@
+//! Restarts and crashes of a real node process: nothing included is lost and
+//! the audit stays green.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use bwchain::crypto::Keypair;
+use bwchain::types::{Hash, TxBody};
+use common::{NodeProcess, TestChain, WAIT};
+
+/// Submits one claim from each provider, each for a receipt from the next
+/// device, and returns the tx hashes.
+fn submit_round(node: &NodeProcess, chain: &TestChain, round: u64) -> Vec<Hash> {
+    let devices = ["bob", "carol", "dave", "eve"];
+    let mut hashes = Vec::new();
+    for (i, provider_name) in devices.iter().enumerate() {
+        let provider = Keypair::dev(provider_name);
+        let consumer = Keypair::dev(devices[(i + 1) % devices.len()]);
+        let receipt = consumer.sign_receipt(
+            &chain.genesis_hash,
+            provider.account(),
+            7,
+            (round + 1) << 20,
+        );
+        let (_, account) = node.get(&format!("/accounts/{}", provider.account()));
+        let nonce = account["next_nonce"].as_u64().expect("next_nonce");
+        let tx = provider.sign_tx(
+            &chain.genesis_hash,
+            nonce,
+            TxBody::Claim {
+                receipts: vec![receipt],
+            },
+        );
+        let (status, body) = node.post("/txs", &serde_json::to_string(&tx).unwrap());
+        assert_eq!(status, 202, "{body}");
+        hashes.push(body["hash"].as_str().unwrap().parse().unwrap());
+    }
+    hashes
+}
+
+fn wait_included(node: &NodeProcess, hashes: &[Hash]) {
+    let start = Instant::now();
+    for hash in hashes {
+        loop {
+            let (status, body) = node.get(&format!("/txs/{hash}"));
+            if status == 200 && body["status"] == "included" {
+                break;
+            }
+            assert!(start.elapsed() < WAIT, "{hash} not included: {body}");
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+}
+
+fn assert_all_included(node: &NodeProcess, hashes: &[Hash]) {
+    for hash in hashes {
+        let (status, body) = node.get(&format!("/txs/{hash}"));
+        assert_eq!(status, 200, "{hash} lost after restart: {body}");
+        assert_eq!(body["status"], "included", "{hash}: {body}");
+    }
+}
+
+fn audit_ok(chain: &TestChain, name: &str) -> serde_json::Value {
+    let data = chain.data(name);
+    let out = common::run(&["audit", "--data", data.to_str().unwrap(), "--json"]);
+    assert!(
+        out.status.success(),
+        "audit failed: {}{}",
+        common::stderr(&out),
+        common::stdout(&out)
+    );
+    serde_json::from_str(&common::stdout(&out)).unwrap()
+}
+
+#[test]
+fn restart_keeps_chain_balances_nonces_and_sessions() {
+    let chain = TestChain::new();
+    let node = chain.start_node("a");
+    let hashes = submit_round(&node, &chain, 0);
+    wait_included(&node, &hashes);
+    let bob = TestChain::account("bob");
+    let carol = TestChain::account("carol");
+    let (_, before) = node.get(&format!("/accounts/{bob}"));
+    let (_, session) = node.get(&format!("/sessions/{bob}/{carol}/7"));
+    assert_eq!(session["bytes"], 1 << 20);
+    let height = node.height();
+    node.stop();
+
+    let node = chain.start_node("a");
+    assert!(node.height() >= height, "restart lost blocks");
+    let (_, after) = node.get(&format!("/accounts/{bob}"));
+    assert_eq!(after["nonce"], before["nonce"]);
+    assert_eq!(after["nonce"], 1);
+    // Bob earns nothing by himself while idle: his balance is unchanged.
+    assert_eq!(after["balance"], before["balance"]);
+    let (_, session_after) = node.get(&format!("/sessions/{bob}/{carol}/7"));
+    assert_eq!(session_after, session);
+    assert_all_included(&node, &hashes);
+    // And it goes on: new blocks, new claims.
+    node.wait_for_height(height + 2);
+    let more = submit_round(&node, &chain, 1);
+    wait_included(&node, &more);
+    node.stop();
+
+    let report = audit_ok(&chain, "a");
+    assert!(report["height"].as_u64().unwrap() >= height + 2);
+    assert_eq!(report["txs_checked"], 8);
+}
+
+#[test]
+fn kill_9_during_a_stream_of_claims_loses_nothing_included() {
+    let chain = TestChain::new();
+    let mut confirmed: Vec<Hash> = Vec::new();
+    let mut round = 0;
+    for cycle in 0..3 {
+        let node = chain.start_node("a");
+        assert_all_included(&node, &confirmed);
+        for _ in 0..3 {
+            let hashes = submit_round(&node, &chain, round);
+            round += 1;
+            wait_included(&node, &hashes);
+            confirmed.extend(hashes);
+        }
+        // One more round in flight, then a crash at a varying point in the block.
+        submit_round(&node, &chain, round);
+        round += 1;
+        std::thread::sleep(Duration::from_millis(40 + 70 * cycle));
+        node.kill9();
+    }
+    let node = chain.start_node("a");
+    assert_all_included(&node, &confirmed);
+    node.stop();
+    let report = audit_ok(&chain, "a");
+    assert!(report["txs_checked"].as_u64().unwrap() >= confirmed.len() as u64);
+    assert_eq!(report["sum_of_balances"], report["total_supply"]);
+}
