@@ -132,7 +132,7 @@ impl Genesis {
         for account in self.balances.0.keys() {
             check_key("balances", account)?;
         }
-        self.genesis_supply()?;
+        self.check_emission_fits()?;
         if self.proposer_share_bps > 10_000 {
             return Err(invalid(format!(
                 "proposer_share_bps must be at most 10000, found {}",
@@ -176,6 +176,34 @@ impl Genesis {
             .values()
             .try_fold(0u64, |sum, amount| sum.checked_add(*amount))
             .ok_or_else(|| invalid("the sum of balances overflows u64"))
+    }
+
+    /// Minting must never push the supply past u64: with halving, the whole
+    /// emission (less than `2 * block_reward * halving_interval`) must fit;
+    /// without, a century of blocks must.
+    fn check_emission_fits(&self) -> Result<(), GenesisError> {
+        const CENTURY_MS: u128 = 36_525 * 24 * 3_600 * 1_000;
+        let supply = u128::from(self.genesis_supply()?);
+        let reward = u128::from(self.block_reward);
+        let max_emission = if self.halving_interval == 0 {
+            let blocks = CENTURY_MS / u128::from(self.block_time_ms.max(1));
+            reward * blocks
+        } else {
+            2 * reward * u128::from(self.halving_interval)
+        };
+        if supply + max_emission > u128::from(u64::MAX) {
+            return Err(invalid(format!(
+                "balances ({supply}) plus everything block_reward {} can mint \
+                 ({max_emission}{}) overflow the u64 supply",
+                self.block_reward,
+                if self.halving_interval == 0 {
+                    " in a century without halving"
+                } else {
+                    ""
+                }
+            )));
+        }
+        Ok(())
     }
 
     /// Bytes a full capacity bucket holds: `rate * window`.
@@ -346,6 +374,7 @@ mod tests {
             ("device_capacity_bytes_per_sec", 0.into(), "device_capacity"),
             ("max_block_txs", 1_000_000.into(), "more than the limit"),
             ("authorities", serde_json::json!(["zz"]), "hex"),
+            ("block_reward", u64::MAX.into(), "overflow the u64 supply"),
         ];
         for (field, value, expected) in cases {
             let mut json = dev_json();

@@ -104,7 +104,7 @@ pub fn run(args: NodeArgs) -> anyhow::Result<()> {
             chain_id = %node.spec().genesis.chain_id,
             genesis_hash = %node.spec().genesis_hash(),
             height = status.head.height,
-            authority = ?node.authority().map(|a| a.to_string()),
+            authority = %node.authority().map_or("none (follower)".to_string(), |a| a.to_string()),
             data = %data_dir.display(),
             "node started"
         );
