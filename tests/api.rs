@@ -139,13 +139,7 @@ fn bad_requests_get_clear_errors_and_change_nothing() {
         ),
         ("too large", "/txs", Some(too_large), 413, "body too large"),
         ("account bad hex", "/accounts/xyz", None, 400, "bad hex"),
-        (
-            "unknown tx",
-            &unknown_tx,
-            None,
-            404,
-            "unknown transaction",
-        ),
+        ("unknown tx", &unknown_tx, None, 404, "unknown transaction"),
         ("bad block id", "/blocks/nope", None, 400, "bad block id"),
         ("missing block", "/blocks/999999", None, 404, "no block"),
         ("limit too big", "/blocks?limit=1000", None, 400, "limit"),
@@ -156,13 +150,7 @@ fn bad_requests_get_clear_errors_and_change_nothing() {
             400,
             "bad query",
         ),
-        (
-            "bad session",
-            &bad_session,
-            None,
-            400,
-            "bad session",
-        ),
+        ("bad session", &bad_session, None, 400, "bad session"),
         ("no such endpoint", "/nope", None, 404, "no such endpoint"),
     ];
     for (name, path, body, status, words) in cases {

@@ -151,8 +151,8 @@ impl NodeProcess {
 
     /// Runs a CLI command against this node.
     pub fn cli(&self, args: &[&str]) -> Output {
-        let mut full = vec!["--rpc", self.url.as_str()];
-        full.extend_from_slice(args);
+        let mut full = args.to_vec();
+        full.extend_from_slice(&["--rpc", self.url.as_str()]);
         run(&full)
     }
 

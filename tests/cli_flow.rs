@@ -1,0 +1,162 @@
+//! The README's tour, through the real CLI against a real node: receipt,
+//! claim, inclusion, balance, replay refused, transfer, device registry,
+//! inspection commands, then a clean stop and a green audit.
+
+mod common;
+
+use common::TestChain;
+
+#[test]
+fn receipt_claim_balance_replay_transfer_devices_audit() {
+    let chain = TestChain::new();
+    let node = chain.start_node("a");
+    let key = |name: &str| chain.key(name).to_str().unwrap().to_string();
+    let receipt_file = chain.path().join("r1.json");
+    let bob = TestChain::account("bob");
+
+    let before = node.cli_json(&["account", "dev:bob"]);
+
+    // carol (consumer) signs 3 MiB received from bob; the genesis hash comes
+    // from the node.
+    let receipt = node.cli_ok(&[
+        "receipt",
+        "--key",
+        &key("carol"),
+        "--provider",
+        "dev:bob",
+        "--session",
+        "1",
+        "--bytes",
+        "3145728",
+    ]);
+    std::fs::write(&receipt_file, &receipt).unwrap();
+    let parsed: serde_json::Value = serde_json::from_str(receipt.trim()).unwrap();
+    assert_eq!(parsed["provider"], bob);
+    assert_eq!(parsed["bytes"], 3145728);
+
+    // bob claims it and waits for the block.
+    let included = node.cli_json(&[
+        "claim",
+        "--key",
+        &key("bob"),
+        receipt_file.to_str().unwrap(),
+        "--wait",
+    ]);
+    assert_eq!(included["status"], "included");
+    let outcome = &included["outcome"];
+    assert_eq!(outcome["receipts"][0]["credited_bytes"], 3145728);
+    assert_eq!(outcome["receipts"][0]["forfeited_bytes"], 0);
+    // 3 MiB at 10,000,000 per GiB, floor: 29296.
+    assert_eq!(outcome["provider_reward"], 29296);
+    let height = included["block_height"].as_u64().unwrap();
+
+    let after = node.cli_json(&["account", "dev:bob"]);
+    assert_eq!(
+        after["balance"].as_u64().unwrap(),
+        before["balance"].as_u64().unwrap() + 29296
+    );
+    assert_eq!(after["nonce"], 1);
+
+    // The readable forms name what matters.
+    let block = node.cli_ok(&["block", &height.to_string()]);
+    assert!(block.contains(&bob[..8]), "{block}");
+    assert!(block.contains("provider"), "{block}");
+    let session = node.cli_json(&["session", "dev:bob", "dev:carol", "1"]);
+    assert_eq!(session["bytes"], 3145728);
+    let tx_hash = included["hash"].as_str().unwrap();
+    let tx = node.cli_ok(&["tx", tx_hash]);
+    assert!(tx.contains("included"), "{tx}");
+    node.wait_for_height(3);
+    let blocks = node.cli_json(&["blocks", "--from", "1", "--limit", "3"]);
+    assert_eq!(blocks.as_array().unwrap().len(), 3);
+    let status = node.cli_json(&["status"]);
+    assert!(status["height"].as_u64().unwrap() >= height);
+
+    // Replaying the receipt is refused with a reason, and exits non-zero.
+    let replay = node.cli(&[
+        "claim",
+        "--key",
+        &key("bob"),
+        receipt_file.to_str().unwrap(),
+    ]);
+    assert!(!replay.status.success());
+    assert!(
+        common::stderr(&replay).contains("replayed receipt"),
+        "{}",
+        common::stderr(&replay)
+    );
+
+    // Transfers move tokens.
+    let dave_before = node.cli_json(&["account", "dev:dave"])["balance"]
+        .as_u64()
+        .unwrap();
+    node.cli_json(&[
+        "transfer",
+        "--key",
+        &key("bob"),
+        "--to",
+        "dev:dave",
+        "--amount",
+        "1000",
+        "--wait",
+    ]);
+    let dave_after = node.cli_json(&["account", "dev:dave"])["balance"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(dave_after, dave_before + 1000);
+
+    // Only the authority manages devices.
+    let refused = node.cli(&["device", "revoke", "dev:eve", "--key", &key("bob")]);
+    assert!(!refused.status.success());
+    assert!(common::stderr(&refused).contains("not an authority"));
+    node.cli_json(&[
+        "device",
+        "revoke",
+        "dev:eve",
+        "--key",
+        &key("alice"),
+        "--wait",
+    ]);
+    assert_eq!(node.cli_json(&["account", "dev:eve"])["device"], false);
+    let fresh = chain.path().join("fresh.key.json");
+    let out = common::run(&["keygen", "--out", fresh.to_str().unwrap()]);
+    assert!(out.status.success());
+    node.cli_json(&[
+        "device",
+        "register",
+        fresh.to_str().unwrap(),
+        "--key",
+        &key("alice"),
+        "--wait",
+    ]);
+    assert_eq!(
+        node.cli_json(&["account", fresh.to_str().unwrap()])["device"],
+        true
+    );
+    // A revoked device's receipts no longer count.
+    let eve_receipt = node.cli_ok(&[
+        "receipt",
+        "--key",
+        &key("eve"),
+        "--provider",
+        "dev:bob",
+        "--session",
+        "2",
+        "--bytes",
+        "100",
+    ]);
+    let eve_file = chain.path().join("r2.json");
+    std::fs::write(&eve_file, eve_receipt).unwrap();
+    let out = node.cli(&["claim", "--key", &key("bob"), eve_file.to_str().unwrap()]);
+    assert!(
+        common::stderr(&out).contains("unknown device"),
+        "{}",
+        common::stderr(&out)
+    );
+
+    node.stop();
+    let data = chain.data("a");
+    let out = common::run(&["audit", "--data", data.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    assert!(common::stdout(&out).contains("audit OK"));
+}
