@@ -215,11 +215,18 @@ mod tests {
             let hash = crate::crypto::tx_hash(&g, &claim);
             let parent = store.head().unwrap();
             let now = 100 * (i as u64 + 1) + 50;
-            let built =
-                build_block(&spec, &parent, &store, &alice, now, vec![(hash, claim)]).unwrap();
+            let built = build_block(
+                &spec,
+                &parent,
+                &store,
+                alice.account(),
+                now,
+                vec![(hash, claim)],
+            )
+            .unwrap();
             assert!(built.rejected.is_empty());
             store
-                .commit_block(&built.header, &built.block, &built.executed, None)
+                .commit_block(&built.header, &built.sign(&alice), &built.executed, None)
                 .unwrap();
         }
         (store, spec)

@@ -110,6 +110,24 @@ pub fn check_header(
             parent_slot: parent.slot,
         });
     }
+    check_header_alone(spec, header, signature)?;
+    if header.timestamp_ms > now_ms.saturating_add(genesis.max_clock_drift_ms) {
+        return Err(BlockError::FromFuture {
+            timestamp_ms: header.timestamp_ms,
+            now_ms,
+        });
+    }
+    Ok(())
+}
+
+/// The checks a header passes on its own, before its parent is known:
+/// timestamp in its slot, the slot's proposer, and the signature.
+pub fn check_header_alone(
+    spec: &ChainSpec,
+    header: &SealedHeader,
+    signature: &crate::types::Signature,
+) -> Result<(), BlockError> {
+    let genesis = &spec.genesis;
     if slot_at(genesis, header.timestamp_ms) != Some(header.slot) {
         return Err(BlockError::TimestampOutsideSlot {
             slot: header.slot,
@@ -127,12 +145,6 @@ pub fn check_header(
     if !crypto::verify(&header.proposer, &header.hash().0, signature) {
         return Err(BlockError::BadSignature {
             proposer: header.proposer,
-        });
-    }
-    if header.timestamp_ms > now_ms.saturating_add(genesis.max_clock_drift_ms) {
-        return Err(BlockError::FromFuture {
-            timestamp_ms: header.timestamp_ms,
-            now_ms,
         });
     }
     Ok(())
@@ -170,22 +182,34 @@ pub fn verify_block(
     Ok((header, executed))
 }
 
-/// A block this node proposed, with what its execution produced and the
-/// candidate transactions that turned out invalid.
+/// A block this node is about to propose: its header and what executing it
+/// produced, plus the candidate transactions that turned out invalid. It is
+/// signed only when the node commits it ([`BuiltBlock::sign`]), so a block
+/// built on a head that moved meanwhile can be dropped without ever having
+/// signed anything for its slot.
 pub struct BuiltBlock {
-    pub block: Block,
     pub header: SealedHeader,
     pub executed: ExecutedBlock,
     pub rejected: Vec<(Hash, TxError)>,
 }
 
-/// Builds and signs a block on `parent` at `timestamp_ms` from candidate
+impl BuiltBlock {
+    pub fn sign(&self, keypair: &Keypair) -> Block {
+        Block {
+            header: self.header.header().clone(),
+            signature: keypair.sign(&self.header.hash().0),
+            txs: self.executed.txs.clone(),
+        }
+    }
+}
+
+/// Builds a block on `parent` at `timestamp_ms` for `proposer` from candidate
 /// transactions (already signature-checked), skipping those that fail.
 pub fn build_block(
     spec: &ChainSpec,
     parent: &SealedHeader,
     parent_state: &dyn StateView,
-    keypair: &Keypair,
+    proposer: Account,
     timestamp_ms: u64,
     candidates: impl IntoIterator<Item = (Hash, Tx)>,
 ) -> Result<BuiltBlock, ExecError> {
@@ -193,7 +217,7 @@ pub fn build_block(
     let ctx = BlockContext {
         height: parent.height + 1,
         timestamp_ms,
-        proposer: keypair.account(),
+        proposer,
     };
     let mut executor = BlockExecutor::new(spec, parent_state, ctx);
     let mut rejected = Vec::new();
@@ -228,18 +252,11 @@ pub fn build_block(
         slot,
         timestamp_ms,
         parent: parent.hash(),
-        proposer: keypair.account(),
+        proposer,
         tx_root: executed.tx_root,
         state_root: executed.state_root,
     });
-    let signature = keypair.sign(&header.hash().0);
-    let block = Block {
-        header: header.header().clone(),
-        signature,
-        txs: executed.txs.clone(),
-    };
     Ok(BuiltBlock {
-        block,
         header,
         executed,
         rejected,
@@ -307,10 +324,11 @@ mod tests {
         let spec = ChainSpec::new(genesis).unwrap();
         let parent = spec.genesis_header.clone();
         let state = spec.genesis_state.clone();
-        let built = build_block(&spec, &parent, &state, &alice, 1_250, Vec::new()).unwrap();
+        let built =
+            build_block(&spec, &parent, &state, alice.account(), 1_250, Vec::new()).unwrap();
         assert_eq!(built.header.slot, 12);
         let now = 1_300;
-        let good = built.block.clone();
+        let good = built.sign(&alice);
         verify_block(&spec, &parent, &state, &good, now).unwrap();
 
         type Mutation = fn(&mut Block);

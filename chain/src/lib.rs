@@ -20,8 +20,10 @@
 //! - [`store`]: sled storage; one atomic batch per block.
 //! - [`audit`]: replays a stored chain from genesis and checks every root
 //!   and the supply invariant.
-//! - [`node`]: the chain service: admits transactions, produces and imports
-//!   blocks, keeps the head.
+//! - [`node`]: the chain service: admits transactions, produces blocks,
+//!   imports peers' blocks (fork choice, reorgs, sync), keeps the head.
+//! - [`p2p`]: the wire protocol (pure: messages, framing) and the TCP
+//!   transport (handshake, gossip, reconnection, bans).
 //! - [`rpc`]: the HTTP API (axum).
 //!
 //! [`testkit`] holds keys, genesis and transaction builders shared by tests
@@ -34,6 +36,7 @@ pub mod execute;
 pub mod genesis;
 pub mod mempool;
 pub mod node;
+pub mod p2p;
 pub mod rpc;
 pub mod state;
 pub mod store;

@@ -56,6 +56,12 @@ pub fn approx_size(tx: &Tx) -> usize {
     }
 }
 
+/// Approximate encoded size of a block, for reply size limits.
+pub fn approx_block_size(block: &crate::types::Block) -> usize {
+    const HEADER_AND_SIGNATURE: usize = 8 * 3 + 32 * 4 + 64 + 8;
+    HEADER_AND_SIGNATURE + block.txs.iter().map(approx_size).sum::<usize>()
+}
+
 #[derive(Debug, Clone)]
 struct Entry {
     tx: Tx,

@@ -116,6 +116,7 @@ pub fn router(node: Node) -> Router {
         .route("/txs/{hash}", get(tx))
         .route("/accounts/{account}", get(account))
         .route("/sessions/{provider}/{consumer}/{session}", get(session))
+        .route("/evidence", get(evidence))
         .route("/metrics", get(metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -134,10 +135,33 @@ async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
     )
 }
 
-async fn status(State(node): State<Node>) -> Json<Value> {
+async fn status(State(node): State<Node>) -> ApiResult<Json<Value>> {
     let status = node.status();
     let spec = node.spec();
-    Json(json!({
+    let activity: Vec<Value> = node
+        .authority_activity()?
+        .into_iter()
+        .map(|entry| match entry.last_block {
+            Some((height, slot, timestamp_ms)) => json!({
+                "authority": entry.authority,
+                "last_height": height,
+                "last_slot": slot,
+                "last_timestamp_ms": timestamp_ms,
+            }),
+            None => json!({
+                "authority": entry.authority,
+                "last_height": null,
+                "last_slot": null,
+                "last_timestamp_ms": null,
+            }),
+        })
+        .collect();
+    let peers: Vec<Value> = status
+        .peers
+        .iter()
+        .map(|peer| json!({ "address": peer.address, "head_height": peer.head_height }))
+        .collect();
+    Ok(Json(json!({
         "chain_id": spec.genesis.chain_id,
         "genesis_hash": spec.genesis_hash(),
         "height": status.head.height,
@@ -148,11 +172,39 @@ async fn status(State(node): State<Node>) -> Json<Value> {
         "finalized_hash": status.finalized.hash(),
         "authorities": spec.genesis.authorities,
         "authority": node.authority(),
+        "authority_activity": activity,
         "block_time_ms": spec.genesis.block_time_ms,
-        "peers": Vec::<String>::new(),
+        "peers": peers,
         "mempool": status.mempool,
-        "syncing": false,
-    }))
+        "syncing": status.syncing,
+        "evidence": node.store().evidence()?.len(),
+    })))
+}
+
+async fn evidence(State(node): State<Node>) -> ApiResult<Json<Value>> {
+    let items: Vec<Value> = node
+        .store()
+        .evidence()?
+        .into_iter()
+        .map(|evidence| {
+            let header = |(header, signature): &(Header, crate::types::Signature)| {
+                let mut value = serde_json::to_value(HeaderJson {
+                    header,
+                    hash: crate::crypto::block_hash(header),
+                })
+                .expect("headers serialize");
+                value["signature"] = json!(signature);
+                value
+            };
+            json!({
+                "proposer": evidence.proposer,
+                "slot": evidence.slot,
+                "first": header(&evidence.first),
+                "second": header(&evidence.second),
+            })
+        })
+        .collect();
+    Ok(Json(Value::Array(items)))
 }
 
 /// A header's fields at the top level, with its hash.
@@ -357,93 +409,120 @@ async fn session(
 
 async fn metrics(State(node): State<Node>) -> ApiResult<Response> {
     let status = node.status();
-    let counters = node.metrics();
     let supply = Overlay::new(node.store()).supply()?;
+    let c = node.metrics();
+    let count = |counter: &std::sync::atomic::AtomicU64| counter.load(Ordering::Relaxed);
+    let since_start = "since this node started";
+    let table: Vec<(&str, &str, String, u64)> = vec![
+        (
+            "bwchain_height",
+            "gauge",
+            "Height of the head block.".into(),
+            status.head.height,
+        ),
+        (
+            "bwchain_finalized_height",
+            "gauge",
+            "Height of the finalized block.".into(),
+            status.finalized.height,
+        ),
+        (
+            "bwchain_mempool_txs",
+            "gauge",
+            "Pending transactions.".into(),
+            status.mempool as u64,
+        ),
+        (
+            "bwchain_peers",
+            "gauge",
+            "Connected peers.".into(),
+            status.peers.len() as u64,
+        ),
+        (
+            "bwchain_total_supply",
+            "gauge",
+            "Total token supply.".into(),
+            supply.total_supply,
+        ),
+        (
+            "bwchain_minted_total",
+            "gauge",
+            "Tokens minted since genesis.".into(),
+            supply.minted,
+        ),
+        (
+            "bwchain_blocks_produced_total",
+            "counter",
+            format!("Blocks this node proposed {since_start}."),
+            count(&c.blocks_produced),
+        ),
+        (
+            "bwchain_blocks_imported_total",
+            "counter",
+            format!("Blocks imported from peers {since_start}."),
+            count(&c.blocks_imported),
+        ),
+        (
+            "bwchain_reorgs_total",
+            "counter",
+            format!("Switches to a better branch {since_start}."),
+            count(&c.reorgs),
+        ),
+        (
+            "bwchain_txs_included_total",
+            "counter",
+            format!("Transactions in blocks added to the chain {since_start}."),
+            count(&c.txs_included),
+        ),
+        (
+            "bwchain_receipts_included_total",
+            "counter",
+            format!("Receipts in blocks added to the chain {since_start}."),
+            count(&c.receipts_included),
+        ),
+        (
+            "bwchain_bytes_credited_total",
+            "counter",
+            format!("Bytes credited in blocks added to the chain {since_start}."),
+            count(&c.bytes_credited),
+        ),
+        (
+            "bwchain_bytes_forfeited_total",
+            "counter",
+            format!("Bytes forfeited to capacity budgets {since_start}."),
+            count(&c.bytes_forfeited),
+        ),
+        (
+            "bwchain_txs_accepted_total",
+            "counter",
+            "Transactions admitted to the mempool.".into(),
+            count(&c.txs_accepted),
+        ),
+        (
+            "bwchain_txs_refused_total",
+            "counter",
+            "Transactions refused on submission.".into(),
+            count(&c.txs_refused),
+        ),
+        (
+            "bwchain_txs_dropped_total",
+            "counter",
+            "Pending transactions dropped because they became invalid.".into(),
+            count(&c.txs_dropped),
+        ),
+        (
+            "bwchain_outbound_dropped_total",
+            "counter",
+            "Peer messages dropped because the outbound queue was full.".into(),
+            count(&c.outbound_dropped),
+        ),
+    ];
     let mut out = String::new();
-    let mut metric = |name: &str, kind: &str, help: &str, value: u64| {
+    for (name, kind, help, value) in table {
         let _ = writeln!(
             out,
             "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
         );
-    };
-    let count = |counter: &std::sync::atomic::AtomicU64| counter.load(Ordering::Relaxed);
-    metric(
-        "bwchain_height",
-        "gauge",
-        "Height of the head block.",
-        status.head.height,
-    );
-    metric(
-        "bwchain_finalized_height",
-        "gauge",
-        "Height of the finalized block.",
-        status.finalized.height,
-    );
-    metric(
-        "bwchain_mempool_txs",
-        "gauge",
-        "Pending transactions.",
-        status.mempool as u64,
-    );
-    metric(
-        "bwchain_total_supply",
-        "gauge",
-        "Total token supply.",
-        supply.total_supply,
-    );
-    metric(
-        "bwchain_minted_total",
-        "gauge",
-        "Tokens minted since genesis.",
-        supply.minted,
-    );
-    metric(
-        "bwchain_blocks_produced_total",
-        "counter",
-        "Blocks this node proposed since it started.",
-        count(&counters.blocks_produced),
-    );
-    metric(
-        "bwchain_txs_included_total",
-        "counter",
-        "Transactions in blocks this node proposed since it started.",
-        count(&counters.txs_included),
-    );
-    metric(
-        "bwchain_receipts_included_total",
-        "counter",
-        "Receipts in blocks this node proposed since it started.",
-        count(&counters.receipts_included),
-    );
-    metric(
-        "bwchain_bytes_credited_total",
-        "counter",
-        "Bytes credited in blocks this node proposed since it started.",
-        count(&counters.bytes_credited),
-    );
-    metric(
-        "bwchain_bytes_forfeited_total",
-        "counter",
-        "Bytes forfeited to capacity budgets in blocks this node proposed since it started.",
-        count(&counters.bytes_forfeited),
-    );
-    metric(
-        "bwchain_txs_accepted_total",
-        "counter",
-        "Transactions admitted to the mempool.",
-        count(&counters.txs_accepted),
-    );
-    metric(
-        "bwchain_txs_refused_total",
-        "counter",
-        "Transactions refused on submission.",
-        count(&counters.txs_refused),
-    );
-    metric(
-        "bwchain_txs_dropped_total",
-        "counter",
-        "Pending transactions dropped because they became invalid.",
-        count(&counters.txs_dropped),
-    );
+    }
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response())
 }

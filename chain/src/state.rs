@@ -435,6 +435,66 @@ impl<'a> Overlay<'a> {
     }
 }
 
+/// A state reached from a base state by reverting and applying whole blocks'
+/// changes, without writing anything: how a node evaluates a competing
+/// branch before switching to it. Its writes commit the switch in one batch.
+pub struct DiffView<'a> {
+    base: &'a dyn StateView,
+    diff: HashMap<StateKey, Option<StateValue>>,
+    accumulator: LtHash,
+}
+
+impl<'a> DiffView<'a> {
+    pub fn new(base: &'a dyn StateView) -> Result<Self, StorageError> {
+        Ok(Self {
+            base,
+            diff: HashMap::new(),
+            accumulator: base.accumulator()?,
+        })
+    }
+
+    /// Undoes one block's changes (call newest block first).
+    pub fn revert(&mut self, changes: &[StateChange]) {
+        for change in changes.iter().rev() {
+            if let Some(after) = &change.after {
+                self.accumulator.remove(&change.key, after);
+            }
+            if let Some(before) = &change.before {
+                self.accumulator.add(&change.key, before);
+            }
+            self.diff.insert(change.key, change.before.clone());
+        }
+    }
+
+    /// Applies one executed block's changes and its resulting accumulator.
+    pub fn apply(&mut self, changes: &[StateChange], accumulator: &LtHash) {
+        for change in changes {
+            self.diff.insert(change.key, change.after.clone());
+        }
+        self.accumulator = accumulator.clone();
+    }
+
+    /// The entries to write (value, or `None` to delete) and the accumulator.
+    pub fn into_writes(self) -> (Vec<(StateKey, Option<StateValue>)>, LtHash) {
+        let mut writes: Vec<_> = self.diff.into_iter().collect();
+        writes.sort_unstable_by_key(|(key, _)| *key);
+        (writes, self.accumulator)
+    }
+}
+
+impl StateView for DiffView<'_> {
+    fn get(&self, key: &StateKey) -> Result<Option<StateValue>, StorageError> {
+        match self.diff.get(key) {
+            Some(value) => Ok(value.clone()),
+            None => self.base.get(key),
+        }
+    }
+
+    fn accumulator(&self) -> Result<LtHash, StorageError> {
+        Ok(self.accumulator.clone())
+    }
+}
+
 fn mismatch(expected: &str, found: &StateValue) -> StorageError {
     StorageError(format!("expected a {expected} record, found {found:?}"))
 }
@@ -538,6 +598,39 @@ mod tests {
         let (changes, acc) = overlay.finish().unwrap();
         assert!(changes.is_empty());
         assert_eq!(acc.root(), base.root());
+    }
+
+    #[test]
+    fn diff_view_reverts_and_applies() {
+        let mut base = MemState::default();
+        let key = StateKey::Account(account(1));
+        let v = |balance| StateValue::Account(AccountRecord { balance, nonce: 0 });
+        base.insert(key, v(3));
+        let original_root = base.root();
+        let block_a = vec![StateChange {
+            key,
+            before: Some(v(1)),
+            after: Some(v(3)),
+        }];
+        let mut view = DiffView::new(&base).unwrap();
+        view.revert(&block_a);
+        assert_eq!(view.get(&key).unwrap(), Some(v(1)));
+        let mut expected = MemState::default();
+        expected.insert(key, v(1));
+        assert_eq!(view.accumulator().unwrap().root(), expected.root());
+
+        let other = StateKey::Account(account(2));
+        let block_b = vec![StateChange {
+            key: other,
+            before: None,
+            after: Some(v(9)),
+        }];
+        expected.apply(&block_b);
+        view.apply(&block_b, &expected.accumulator().unwrap());
+        let (writes, accumulator) = view.into_writes();
+        assert_eq!(writes, vec![(key, Some(v(1))), (other, Some(v(9)))]);
+        assert_eq!(accumulator.root(), expected.root());
+        assert_ne!(accumulator.root(), original_root);
     }
 
     #[test]

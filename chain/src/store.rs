@@ -7,6 +7,7 @@
 //! | `T` + tx hash            | [`TxLocation`]                           |
 //! | `U` + block hash         | the block's [`StateChange`]s (undo data) |
 //! | `S` + bincode(StateKey)  | bincode(StateValue)                      |
+//! | `E` + proposer + slot    | [`Evidence`] of equivocation             |
 //! | `M` + name               | metadata: head, accumulator, genesis, last signed slot |
 //!
 //! Every block is committed with one atomic `apply_batch` (block, its state
@@ -23,13 +24,14 @@ use crate::crypto::{self, DecodeError};
 use crate::execute::ExecutedBlock;
 use crate::genesis::{ChainSpec, Genesis};
 use crate::state::{LtHash, StateChange, StateKey, StateValue, StateView, StorageError};
-use crate::types::{Block, Hash, Reward, SealedHeader, TxOutcome};
+use crate::types::{Block, Hash, Header, Reward, SealedHeader, Signature, TxOutcome};
 
 const BLOCK: u8 = b'B';
 const HEIGHT: u8 = b'H';
 const TX: u8 = b'T';
 const UNDO: u8 = b'U';
 const STATE: u8 = b'S';
+const EVIDENCE: u8 = b'E';
 const META_HEAD: &[u8] = b"Mhead";
 const META_ACCUMULATOR: &[u8] = b"Maccumulator";
 const META_GENESIS: &[u8] = b"Mgenesis";
@@ -49,6 +51,28 @@ impl StoredBlock {
     pub fn hash(&self) -> Hash {
         crypto::block_hash(&self.block.header)
     }
+}
+
+/// A chain move for [`Store::commit_update`].
+pub struct ChainUpdate<'a> {
+    /// Blocks leaving the chosen chain, highest first.
+    pub reverted: Vec<StoredBlock>,
+    /// Blocks joining it, lowest first; the last becomes the head.
+    pub added: Vec<(&'a SealedHeader, &'a Block, &'a ExecutedBlock)>,
+    /// The state entries that differ afterwards (`None` deletes).
+    pub state_writes: Vec<(StateKey, Option<StateValue>)>,
+    pub accumulator: &'a LtHash,
+    /// This node's last signed slot, when it proposed the added block.
+    pub signed_slot: Option<u64>,
+}
+
+/// Two distinct headers signed by one authority for one slot.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub struct Evidence {
+    pub proposer: crate::types::Account,
+    pub slot: u64,
+    pub first: (Header, Signature),
+    pub second: (Header, Signature),
 }
 
 /// Where an included transaction is.
@@ -151,7 +175,7 @@ impl Store {
         let stored = StoredBlock {
             block: Block {
                 header: spec.genesis_header.header().clone(),
-                signature: crate::types::Signature::ZERO,
+                signature: Signature::ZERO,
                 txs: Vec::new(),
             },
             tx_hashes: Vec::new(),
@@ -199,40 +223,92 @@ impl Store {
         executed: &ExecutedBlock,
         signed_slot: Option<u64>,
     ) -> Result<(), StoreError> {
-        let hash = header.hash();
+        let writes = executed
+            .changes
+            .iter()
+            .map(|change| (change.key, change.after.clone()))
+            .collect();
+        self.commit_update(ChainUpdate {
+            reverted: Vec::new(),
+            added: vec![(header, block, executed)],
+            state_writes: writes,
+            accumulator: &executed.accumulator,
+            signed_slot,
+        })
+    }
+
+    /// Moves the chosen chain: reverts the top blocks in `update.reverted`,
+    /// adds `update.added` in order and writes the resulting state, all in
+    /// one atomic batch, flushed before returning. A crash leaves either the
+    /// old chain or the new one.
+    pub fn commit_update(&self, update: ChainUpdate<'_>) -> Result<(), StoreError> {
         let mut batch = sled::Batch::default();
-        let stored = StoredBlock {
-            block: block.clone(),
-            tx_hashes: executed.tx_hashes.clone(),
-            outcomes: executed.outcomes.clone(),
-            rewards: executed.rewards.clone(),
-            minted: executed.minted,
-        };
-        batch.insert(key(BLOCK, &hash.0), crypto::encode(&stored));
-        batch.insert(key(HEIGHT, &header.height.to_be_bytes()), &hash.0);
-        for (index, tx_hash) in executed.tx_hashes.iter().enumerate() {
-            let location = TxLocation {
-                block_hash: hash,
-                height: header.height,
-                index: u32::try_from(index).expect("max_block_txs fits u32"),
-            };
-            batch.insert(key(TX, &tx_hash.0), crypto::encode(&location));
+        for reverted in &update.reverted {
+            for tx_hash in &reverted.tx_hashes {
+                batch.remove(key(TX, &tx_hash.0));
+            }
+            batch.remove(key(HEIGHT, &reverted.block.header.height.to_be_bytes()));
         }
-        batch.insert(key(UNDO, &hash.0), crypto::encode(&executed.changes));
-        for change in &executed.changes {
-            match &change.after {
-                Some(value) => batch.insert(state_key(&change.key), crypto::encode(value)),
-                None => batch.remove(state_key(&change.key)),
+        let mut head = None;
+        for (header, block, executed) in &update.added {
+            let hash = header.hash();
+            let stored = StoredBlock {
+                block: (*block).clone(),
+                tx_hashes: executed.tx_hashes.clone(),
+                outcomes: executed.outcomes.clone(),
+                rewards: executed.rewards.clone(),
+                minted: executed.minted,
+            };
+            batch.insert(key(BLOCK, &hash.0), crypto::encode(&stored));
+            batch.insert(key(HEIGHT, &header.height.to_be_bytes()), &hash.0);
+            for (index, tx_hash) in executed.tx_hashes.iter().enumerate() {
+                let location = TxLocation {
+                    block_hash: hash,
+                    height: header.height,
+                    index: u32::try_from(index).expect("max_block_txs fits u32"),
+                };
+                batch.insert(key(TX, &tx_hash.0), crypto::encode(&location));
+            }
+            batch.insert(key(UNDO, &hash.0), crypto::encode(&executed.changes));
+            head = Some(hash);
+        }
+        for (state_key_, value) in &update.state_writes {
+            match value {
+                Some(value) => batch.insert(state_key(state_key_), crypto::encode(value)),
+                None => batch.remove(state_key(state_key_)),
             }
         }
-        batch.insert(META_ACCUMULATOR, executed.accumulator.to_bytes());
-        batch.insert(META_HEAD, &hash.0);
-        if let Some(slot) = signed_slot {
+        batch.insert(META_ACCUMULATOR, update.accumulator.to_bytes());
+        if let Some(head) = head {
+            batch.insert(META_HEAD, &head.0);
+        }
+        if let Some(slot) = update.signed_slot {
             batch.insert(META_LAST_SIGNED_SLOT, &slot.to_be_bytes());
         }
         self.db.apply_batch(batch)?;
         self.db.flush()?;
         Ok(())
+    }
+
+    /// Records evidence of equivocation (kept forever; small and rare).
+    pub fn put_evidence(&self, evidence: &Evidence) -> Result<(), StoreError> {
+        let mut id = evidence.proposer.0.to_vec();
+        id.extend_from_slice(&evidence.slot.to_be_bytes());
+        self.db
+            .insert(key(EVIDENCE, &id), crypto::encode(evidence))?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// All recorded equivocation evidence, by proposer and slot.
+    pub fn evidence(&self) -> Result<Vec<Evidence>, StoreError> {
+        self.db
+            .scan_prefix([EVIDENCE])
+            .map(|entry| {
+                let (_, bytes) = entry?;
+                crypto::decode(&bytes).map_err(StoreError::from)
+            })
+            .collect()
     }
 
     pub fn head(&self) -> Result<SealedHeader, StoreError> {
@@ -389,9 +465,10 @@ mod tests {
                 spec.genesis_state.root()
             );
             let parent = store.head().unwrap();
-            let built = build_block(&spec, &parent, &store, &alice, 150, Vec::new()).unwrap();
+            let built =
+                build_block(&spec, &parent, &store, alice.account(), 150, Vec::new()).unwrap();
             store
-                .commit_block(&built.header, &built.block, &built.executed, Some(1))
+                .commit_block(&built.header, &built.sign(&alice), &built.executed, Some(1))
                 .unwrap();
             assert_eq!(store.head().unwrap().height, 1);
         }

@@ -98,6 +98,8 @@ impl TestChain {
                 self.data(name).to_str().unwrap(),
                 "--rpc",
                 "127.0.0.1:0",
+                "--listen",
+                "127.0.0.1:0",
             ],
             self.path().join(format!("{name}.log")),
         )

@@ -7,6 +7,7 @@ use bwchain::crypto::{KeyFile, Keypair};
 use bwchain::genesis::{ChainSpec, Genesis};
 use bwchain::mempool::MempoolLimits;
 use bwchain::node::{Node, NodeConfig};
+use bwchain::p2p::net::NetConfig;
 
 /// The repo's dev genesis, built into the binary so `node --dev` runs anywhere.
 pub const DEV_GENESIS: &str = include_str!("../../../genesis.json");
@@ -19,7 +20,7 @@ pub const DEV_AUTHORITY: &str = "alice";
 #[command(after_help = "Examples:\n  \
     bwchain node --dev                                  # dev chain, fresh temp data dir\n  \
     bwchain node --dev --data ./dev-data                # dev chain, reused across restarts\n  \
-    bwchain node --genesis genesis.json --key authority.json --data ./data --rpc 127.0.0.1:8700")]
+    bwchain node --genesis genesis.json --key authority.json --data ./data \\\n      --listen 0.0.0.0:9700 --peer validator-2.example:9700 --peer validator-3.example:9700")]
 pub struct NodeArgs {
     /// Run the one-authority dev chain: the repo's genesis.json, dev key
     /// `alice`, and a fresh temporary data dir unless --data is given.
@@ -39,6 +40,16 @@ pub struct NodeArgs {
     /// printed on stdout).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8700")]
     pub rpc: String,
+    /// Address to accept peers on (`off`: dial only). Port 0 picks a free
+    /// port; the address is printed on stdout.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9700")]
+    pub listen: String,
+    /// A peer to connect to and keep reconnecting to (`host:port`); repeatable.
+    #[arg(long = "peer", value_name = "HOST:PORT")]
+    pub peers: Vec<String>,
+    /// Most peers connected at once.
+    #[arg(long, value_name = "N", default_value_t = bwchain::p2p::net::DEFAULT_MAX_PEERS)]
+    pub max_peers: usize,
     /// Most pending transactions the mempool holds.
     #[arg(long, value_name = "N", default_value_t = bwchain::mempool::DEFAULT_MAX_TXS)]
     pub mempool_max_txs: usize,
@@ -79,7 +90,7 @@ pub fn run(args: NodeArgs) -> anyhow::Result<()> {
         (None, false) => bail!("--data DIR is required (or use --dev for a temporary one)"),
     };
     let spec = ChainSpec::new(genesis)?;
-    let node = Node::open(NodeConfig {
+    let (node, outbound) = Node::open(NodeConfig {
         spec,
         keypair,
         data_dir: data_dir.clone(),
@@ -99,6 +110,19 @@ pub fn run(args: NodeArgs) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("cannot listen on {} for the HTTP API", args.rpc))?;
         let rpc_addr = listener.local_addr()?;
+        let p2p_listener = if args.listen == "off" {
+            None
+        } else {
+            Some(
+                tokio::net::TcpListener::bind(&args.listen)
+                    .await
+                    .with_context(|| format!("cannot listen on {} for peers", args.listen))?,
+            )
+        };
+        let p2p_addr = p2p_listener
+            .as_ref()
+            .map(|listener| listener.local_addr())
+            .transpose()?;
         let status = node.status();
         tracing::info!(
             chain_id = %node.spec().genesis.chain_id,
@@ -110,8 +134,17 @@ pub fn run(args: NodeArgs) -> anyhow::Result<()> {
         );
         // Scripts and tests read this line to find the API.
         println!("rpc: http://{rpc_addr}");
+        match p2p_addr {
+            Some(address) => println!("p2p: {address}"),
+            None => println!("p2p: off"),
+        }
         println!("data: {}", data_dir.display());
-        node.run(listener, shutdown_signal()).await?;
+        let net = NetConfig {
+            listener: p2p_listener,
+            peers: args.peers.clone(),
+            max_peers: args.max_peers,
+        };
+        node.run(listener, outbound, net, shutdown_signal()).await?;
         tracing::info!(data = %data_dir.display(), "stopped; restart with the same --data to resume");
         Ok(())
     })
