@@ -44,6 +44,7 @@ struct Cli {
 enum Command {
     Keygen(cmd::keygen::KeygenArgs),
     Node(cmd::node::NodeArgs),
+    Testnet(cmd::testnet::TestnetArgs),
     Status(cmd::status::StatusArgs),
     Receipt(cmd::receipt::ReceiptArgs),
     Claim(cmd::claim::ClaimArgs),
@@ -73,6 +74,7 @@ fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Keygen(args) => cmd::keygen::run(args),
         Command::Node(args) => cmd::node::run(args),
+        Command::Testnet(args) => cmd::testnet::run(args),
         Command::Status(args) => cmd::status::run(args),
         Command::Receipt(args) => cmd::receipt::run(args),
         Command::Claim(args) => cmd::claim::run(args),

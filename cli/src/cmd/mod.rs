@@ -13,5 +13,6 @@ pub mod node;
 pub mod receipt;
 pub mod session;
 pub mod status;
+pub mod testnet;
 pub mod transfer;
 pub mod tx;
