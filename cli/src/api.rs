@@ -17,9 +17,34 @@ pub struct Status {
     pub finalized_height: u64,
     pub finalized_hash: Hash,
     pub authorities: Vec<Account>,
-    pub peers: Vec<String>,
+    pub peers: Vec<PeerInfo>,
     pub mempool: u64,
     pub syncing: bool,
+    #[serde(default)]
+    pub head_timestamp_ms: u64,
+    #[serde(default)]
+    pub block_time_ms: u64,
+    /// When each authority last proposed a block on the chosen chain.
+    #[serde(default)]
+    pub authority_activity: Vec<AuthorityActivity>,
+    /// Equivocation evidence the node holds (see `GET /evidence`).
+    #[serde(default)]
+    pub evidence: u64,
+}
+
+/// One connected peer in `GET /status`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PeerInfo {
+    pub address: String,
+    pub head_height: u64,
+}
+
+/// One authority's latest block in `GET /status`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AuthorityActivity {
+    pub authority: Account,
+    pub last_height: Option<u64>,
+    pub last_timestamp_ms: Option<u64>,
 }
 
 /// `GET /accounts/{hex}`.

@@ -34,6 +34,28 @@ impl TestChain {
         Self::with(|_| {})
     }
 
+    /// `n` authorities, dev keys `authority-0` .. `authority-{n-1}`.
+    pub fn with_authorities(n: usize, adjust: impl FnOnce(&mut Genesis)) -> Self {
+        let chain = Self::with(|genesis| {
+            genesis.authorities = (0..n)
+                .map(|i| Keypair::dev(&format!("authority-{i}")).account())
+                .collect();
+            adjust(genesis);
+        });
+        for i in 0..n {
+            let name = format!("authority-{i}");
+            let out = run(&[
+                "keygen",
+                "--dev",
+                &name,
+                "--out",
+                chain.key(&name).to_str().unwrap(),
+            ]);
+            assert!(out.status.success(), "keygen {name}: {}", stderr(&out));
+        }
+        chain
+    }
+
     pub fn with(adjust: impl FnOnce(&mut Genesis)) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("bwchain-e2e-")
@@ -85,24 +107,35 @@ impl TestChain {
         Keypair::dev(name).account().to_hex()
     }
 
-    /// Starts the authority node on data dir `data-NAME`.
+    /// Starts the authority node (alice) on data dir `data-NAME`.
     pub fn start_node(&self, name: &str) -> NodeProcess {
-        NodeProcess::start(
-            &[
-                "node",
-                "--genesis",
-                self.genesis_file().to_str().unwrap(),
-                "--key",
-                self.key("alice").to_str().unwrap(),
-                "--data",
-                self.data(name).to_str().unwrap(),
-                "--rpc",
-                "127.0.0.1:0",
-                "--listen",
-                "127.0.0.1:0",
-            ],
-            self.path().join(format!("{name}.log")),
-        )
+        self.start(name, Some("alice"), &[])
+    }
+
+    /// Starts a node on data dir `data-NAME` with the key of `authority`
+    /// (none: a follower), dialing `peers` (p2p addresses).
+    pub fn start(&self, name: &str, authority: Option<&str>, peers: &[&str]) -> NodeProcess {
+        let genesis = self.genesis_file();
+        let data = self.data(name);
+        let key = authority.map(|authority| self.key(authority));
+        let mut args = vec![
+            "node",
+            "--genesis",
+            genesis.to_str().unwrap(),
+            "--data",
+            data.to_str().unwrap(),
+            "--rpc",
+            "127.0.0.1:0",
+            "--listen",
+            "127.0.0.1:0",
+        ];
+        if let Some(key) = &key {
+            args.extend(["--key", key.to_str().unwrap()]);
+        }
+        for peer in peers {
+            args.extend(["--peer", peer]);
+        }
+        NodeProcess::start(&args, self.path().join(format!("{name}.log")))
     }
 }
 
@@ -110,6 +143,8 @@ impl TestChain {
 pub struct NodeProcess {
     child: Child,
     pub url: String,
+    /// The peer-to-peer address, `host:port`.
+    pub p2p: String,
     pub log: PathBuf,
 }
 
@@ -134,11 +169,16 @@ impl NodeProcess {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 if let Some(url) = line.strip_prefix("rpc: ") {
                     let _ = tx.send(url.to_string());
+                } else if let Some(address) = line.strip_prefix("p2p: ") {
+                    let _ = tx.send(address.to_string());
                 }
             }
         });
-        let url = match rx.recv_timeout(WAIT) {
-            Ok(url) => url,
+        let addresses = rx
+            .recv_timeout(WAIT)
+            .and_then(|url| Ok((url, rx.recv_timeout(WAIT)?)));
+        let (url, p2p) = match addresses {
+            Ok(pair) => pair,
             Err(_) => {
                 let _ = child.kill();
                 let _ = child.wait();
@@ -148,7 +188,12 @@ impl NodeProcess {
                 );
             }
         };
-        Self { child, url, log }
+        Self {
+            child,
+            url,
+            p2p,
+            log,
+        }
     }
 
     /// Runs a CLI command against this node.
@@ -188,6 +233,16 @@ impl NodeProcess {
 
     pub fn height(&self) -> u64 {
         self.get("/status").1["height"].as_u64().unwrap()
+    }
+
+    pub fn finalized_height(&self) -> u64 {
+        self.get("/status").1["finalized_height"].as_u64().unwrap()
+    }
+
+    /// The hash of the block at `height` on this node's chain, if it has one.
+    pub fn hash_at(&self, height: u64) -> Option<String> {
+        let (status, block) = self.get(&format!("/blocks/{height}"));
+        (status == 200).then(|| block["hash"].as_str().unwrap().to_string())
     }
 
     pub fn wait_for_height(&self, height: u64) {

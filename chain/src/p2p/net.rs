@@ -53,6 +53,10 @@ type Frame = Arc<Vec<u8>>;
 struct PeerHandle {
     sender: mpsc::Sender<Frame>,
     address: String,
+    /// The peer's process nonce, to spot a second connection to it.
+    nonce: u64,
+    /// The nonce of whichever side dialed this connection.
+    dialer_nonce: u64,
 }
 
 #[derive(Default)]
@@ -233,7 +237,10 @@ async fn accept_loop(network: Network, listener: TcpListener, mut stop: watch::R
         }
         let network = network.clone();
         tokio::spawn(async move {
-            if let Err(reason) = connection(network.clone(), stream, address, key.clone()).await {
+            let inbound = Direction::Inbound;
+            if let Err(reason) =
+                connection(network.clone(), stream, address, key.clone(), inbound).await
+            {
                 network.ban(&key, &reason);
             }
         });
@@ -251,8 +258,9 @@ async fn dial_loop(network: Network, address: String, mut stop: watch::Receiver<
                 let banned = network.registry().is_banned(&key);
                 if !banned {
                     let remote = remote.unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
+                    let outbound = Direction::Outbound;
                     if let Err(reason) =
-                        connection(network.clone(), stream, remote, key.clone()).await
+                        connection(network.clone(), stream, remote, key.clone(), outbound).await
                     {
                         network.ban(&key, &reason);
                     }
@@ -292,6 +300,12 @@ async fn read_frame(stream: &mut (impl AsyncReadExt + Unpin)) -> Result<Option<M
         .map_err(|err: FrameError| err.to_string())
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Direction {
+    Inbound,
+    Outbound,
+}
+
 /// One connection, from handshake to close. `Err` names a misbehaviour that
 /// earns a ban; `Ok` is an ordinary end (closed, incompatible, too slow).
 async fn connection(
@@ -299,6 +313,7 @@ async fn connection(
     stream: TcpStream,
     address: SocketAddr,
     ban_key: String,
+    direction: Direction,
 ) -> Result<(), String> {
     let _ = stream.set_nodelay(true);
     let (mut reader, mut writer) = stream.into_split();
@@ -352,8 +367,26 @@ async fn connection(
     } else {
         address.to_string()
     };
+    let dialer_nonce = match direction {
+        Direction::Outbound => network.nonce,
+        Direction::Inbound => theirs.nonce,
+    };
     let id = {
         let mut registry = network.registry();
+        // Two nodes that dial each other end up with two connections; both
+        // keep the one dialed by the lower nonce, so both agree which.
+        let existing = registry
+            .peers
+            .iter()
+            .find(|(_, peer)| peer.nonce == theirs.nonce)
+            .map(|(id, peer)| (*id, peer.dialer_nonce));
+        if let Some((existing_id, existing_dialer)) = existing {
+            if existing_dialer <= dialer_nonce {
+                tracing::debug!(peer = %peer_label, "already connected to this peer; closing the new connection");
+                return Ok(());
+            }
+            registry.peers.remove(&existing_id);
+        }
         if registry.peers.len() >= network.max_peers {
             return Ok(());
         }
@@ -364,6 +397,8 @@ async fn connection(
             PeerHandle {
                 sender,
                 address: peer_label.clone(),
+                nonce: theirs.nonce,
+                dialer_nonce,
             },
         );
         id

@@ -24,11 +24,19 @@ pub fn run(args: StatusArgs) -> Result<()> {
 }
 
 pub fn render(status: &Status) -> String {
-    let authorities: Vec<String> = status.authorities.iter().map(|a| a.to_hex()).collect();
     let peers = if status.peers.is_empty() {
         "none".to_owned()
     } else {
-        status.peers.join("\n")
+        status
+            .peers
+            .iter()
+            .map(|peer| format!("{} (head {})", peer.address, peer.head_height))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let evidence = match status.evidence {
+        0 => "none".to_owned(),
+        n => format!("{n} equivocation(s): see GET /evidence"),
     };
     fields(&[
         ("chain_id", status.chain_id.clone()),
@@ -37,11 +45,44 @@ pub fn render(status: &Status) -> String {
         ("head_hash", status.head_hash.to_hex()),
         ("finalized_height", status.finalized_height.to_string()),
         ("finalized_hash", status.finalized_hash.to_hex()),
-        ("authorities", authorities.join("\n")),
+        ("authorities", authority_lines(status).join("\n")),
         ("peers", peers),
         ("mempool", format!("{} pending txs", status.mempool)),
         ("syncing", yes_no(status.syncing).to_owned()),
+        ("evidence", evidence),
     ])
+}
+
+/// One line per authority: its key and when it last proposed, so a stalled
+/// or missing authority stands out.
+fn authority_lines(status: &Status) -> Vec<String> {
+    let n = status.authorities.len().max(1) as u64;
+    status
+        .authorities
+        .iter()
+        .map(|authority| {
+            let activity = status
+                .authority_activity
+                .iter()
+                .find(|entry| entry.authority == *authority);
+            let last = match activity.and_then(|a| a.last_height.zip(a.last_timestamp_ms)) {
+                None if status.authority_activity.is_empty() => String::new(),
+                None => "  no recent block  <- missing".to_owned(),
+                Some((height, timestamp_ms)) => {
+                    let behind_ms = status.head_timestamp_ms.saturating_sub(timestamp_ms);
+                    // Each authority should propose once every n slots.
+                    let stalled =
+                        status.block_time_ms > 0 && behind_ms > 2 * n * status.block_time_ms;
+                    format!(
+                        "  last block {height} ({:.1}s before head){}",
+                        behind_ms as f64 / 1000.0,
+                        if stalled { "  <- stalled" } else { "" }
+                    )
+                }
+            };
+            format!("{}{last}", authority.to_hex())
+        })
+        .collect()
 }
 
 pub fn yes_no(value: bool) -> &'static str {
@@ -49,5 +90,50 @@ pub fn yes_no(value: bool) -> &'static str {
         "yes"
     } else {
         "no"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(activity: serde_json::Value) -> Status {
+        let a = "11".repeat(32);
+        let b = "22".repeat(32);
+        serde_json::from_value(serde_json::json!({
+            "chain_id": "t", "genesis_hash": "00".repeat(32), "height": 50,
+            "head_hash": "00".repeat(32), "finalized_height": 48,
+            "finalized_hash": "00".repeat(32), "authorities": [a, b],
+            "peers": [{"address": "127.0.0.1:9701", "head_height": 50}],
+            "mempool": 0, "syncing": false, "head_timestamp_ms": 100_000,
+            "block_time_ms": 1000, "authority_activity": activity, "evidence": 1
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn stalled_and_missing_authorities_stand_out() {
+        let a = "11".repeat(32);
+        let b = "22".repeat(32);
+        let text = render(&status(serde_json::json!([
+            {"authority": a, "last_height": 50, "last_timestamp_ms": 100_000},
+            {"authority": b, "last_height": 40, "last_timestamp_ms": 90_000},
+        ])));
+        assert!(
+            text.contains("last block 50 (0.0s before head)\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("last block 40 (10.0s before head)  <- stalled"),
+            "{text}"
+        );
+        assert!(text.contains("127.0.0.1:9701 (head 50)"));
+        assert!(text.contains("1 equivocation(s)"));
+
+        let text = render(&status(serde_json::json!([
+            {"authority": a, "last_height": 50, "last_timestamp_ms": 100_000},
+            {"authority": b, "last_height": null, "last_timestamp_ms": null},
+        ])));
+        assert!(text.contains("no recent block  <- missing"), "{text}");
     }
 }

@@ -1,0 +1,193 @@
+//! Real node processes on loopback: four authorities that lose one and then
+//! two members and get them back, a late follower that syncs everything,
+//! a node on another chain refused at the handshake, and a hostile peer.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use common::{NodeProcess, TestChain, WAIT};
+
+/// Waits until `condition` holds, polling.
+fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !condition() {
+        assert!(start.elapsed() < WAIT * 2, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// All nodes hold the same block at `height`.
+fn agree_at(nodes: &[&NodeProcess], height: u64) -> bool {
+    let hashes: Vec<Option<String>> = nodes.iter().map(|node| node.hash_at(height)).collect();
+    hashes[0].is_some() && hashes.iter().all(|hash| *hash == hashes[0])
+}
+
+fn start_four(chain: &TestChain) -> Vec<NodeProcess> {
+    let mut nodes: Vec<NodeProcess> = Vec::new();
+    for i in 0..4 {
+        let peers: Vec<&str> = nodes.iter().map(|node| node.p2p.as_str()).collect();
+        let node = chain.start(&format!("n{i}"), Some(&format!("authority-{i}")), &peers);
+        nodes.push(node);
+    }
+    nodes
+}
+
+#[test]
+fn four_authorities_lose_one_then_two_and_recover() {
+    let chain = TestChain::with_authorities(4, |_| {});
+    let mut nodes = start_four(&chain);
+    let all: Vec<&NodeProcess> = nodes.iter().collect();
+    wait_until("every node is at height 8", || {
+        all.iter().all(|n| n.height() >= 8)
+    });
+    wait_until("all agree on block 6", || agree_at(&all, 6));
+    wait_until("block 5 is final everywhere", || {
+        all.iter().all(|n| n.finalized_height() >= 5)
+    });
+    // Every authority took its turn.
+    let (_, status) = nodes[0].get("/status");
+    for entry in status["authority_activity"].as_array().unwrap() {
+        assert!(!entry["last_height"].is_null(), "{entry}");
+    }
+
+    // One down: blocks and finality go on.
+    nodes.pop().unwrap().kill9();
+    let finalized = nodes[0].finalized_height();
+    wait_until("finality advances with three authorities", || {
+        nodes[0].finalized_height() >= finalized + 3
+    });
+
+    // Two down: blocks go on, finality waits.
+    nodes.pop().unwrap().kill9();
+    let height = nodes[0].height();
+    wait_until("blocks go on with two authorities", || {
+        nodes[0].height() >= height + 4
+    });
+    let stalled = nodes[0].finalized_height();
+    let height = nodes[0].height();
+    wait_until("four more blocks", || nodes[0].height() >= height + 4);
+    assert_eq!(
+        nodes[0].finalized_height(),
+        stalled,
+        "finality went on with 2 of 4"
+    );
+    assert_eq!(nodes[1].finalized_height(), stalled);
+
+    // Both come back on their data dirs: they catch up and finality resumes.
+    let peers = [nodes[0].p2p.clone(), nodes[1].p2p.clone()];
+    let peers: Vec<&str> = peers.iter().map(String::as_str).collect();
+    nodes.push(chain.start("n2", Some("authority-2"), &peers));
+    nodes.push(chain.start("n3", Some("authority-3"), &peers));
+    let all: Vec<&NodeProcess> = nodes.iter().collect();
+    wait_until("finality resumes", || {
+        all.iter().all(|n| n.finalized_height() > stalled + 2)
+    });
+    let height = nodes[0].height();
+    wait_until("all agree again", || agree_at(&all, height));
+
+    for (i, node) in nodes.into_iter().enumerate() {
+        node.stop();
+        let data = chain.data(&format!("n{i}"));
+        let out = common::run(&["audit", "--data", data.to_str().unwrap()]);
+        assert!(out.status.success(), "audit n{i}: {}", common::stderr(&out));
+    }
+}
+
+#[test]
+fn late_follower_syncs_the_whole_chain() {
+    let chain = TestChain::with(|genesis| genesis.block_time_ms = 100);
+    let authority = chain.start_node("authority");
+    authority.wait_for_height(40);
+    let follower = chain.start("follower", None, &[&authority.p2p]);
+    let target = authority.height();
+    follower.wait_for_height(target);
+    for height in [1, target / 2, target] {
+        assert_eq!(
+            follower.hash_at(height),
+            authority.hash_at(height),
+            "height {height}"
+        );
+    }
+    // It serves the same API and keeps following.
+    let (_, block) = follower.get(&format!("/blocks/{target}"));
+    let (_, original) = authority.get(&format!("/blocks/{target}"));
+    assert_eq!(block, original);
+    follower.wait_for_height(target + 5);
+    let (_, status) = follower.get("/status");
+    assert_eq!(status["authority"], serde_json::Value::Null);
+    assert_eq!(status["peers"].as_array().unwrap().len(), 1);
+
+    follower.stop();
+    authority.stop();
+    let data = chain.data("follower");
+    let out = common::run(&["audit", "--data", data.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+}
+
+#[test]
+fn another_chain_is_refused_at_the_handshake() {
+    let ours = TestChain::new();
+    let theirs = TestChain::with(|genesis| genesis.chain_id = "someone-else".into());
+    let node = ours.start_node("a");
+    let stranger = theirs.start("b", Some("alice"), &[&node.p2p]);
+    wait_until("the refusal is logged", || {
+        stranger.log_text().contains("another chain")
+    });
+    assert!(stranger.get("/status").1["peers"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+    assert!(node.get("/status").1["peers"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+    // Both go on with their own chains.
+    let height = node.height();
+    node.wait_for_height(height + 2);
+}
+
+#[test]
+fn garbage_and_oversized_frames_drop_the_peer_and_change_nothing() {
+    let chain = TestChain::new();
+    let node = chain.start_node("a");
+    node.wait_for_height(2);
+    let attacks: Vec<(&str, Vec<u8>)> = vec![
+        ("oversized frame", u32::MAX.to_be_bytes().to_vec()),
+        ("garbage frame", {
+            let mut frame = 16u32.to_be_bytes().to_vec();
+            frame.extend_from_slice(&[0xab; 16]);
+            frame
+        }),
+        ("no hello", {
+            // A well-formed Status message instead of a Hello.
+            let mut body = 1u32.to_le_bytes().to_vec();
+            body.extend_from_slice(&7u64.to_le_bytes());
+            body.extend_from_slice(&[0; 32]);
+            let mut frame = (body.len() as u32).to_be_bytes().to_vec();
+            frame.extend_from_slice(&body);
+            frame
+        }),
+    ];
+    for (name, bytes) in attacks {
+        let mut stream = TcpStream::connect(&node.p2p).unwrap();
+        stream.set_read_timeout(Some(WAIT)).unwrap();
+        stream.write_all(&bytes).unwrap();
+        // The node answers with its hello, then closes the connection.
+        let mut sink = Vec::new();
+        let closed = stream.read_to_end(&mut sink).is_ok();
+        assert!(closed, "{name}: the node kept the connection open");
+    }
+    wait_until("the misbehaviour is logged", || {
+        node.log_text().matches("banning peer").count() >= 3
+    });
+    // Still alive and producing.
+    let height = node.height();
+    node.wait_for_height(height + 2);
+    node.stop();
+    let data = chain.data("a");
+    let out = common::run(&["audit", "--data", data.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+}
