@@ -8,6 +8,8 @@
 //!   their bincode and JSON encodings.
 //! - [`crypto`]: SHA-256, the exact signed bytes, strict ed25519, Merkle
 //!   roots, key files.
+//! - [`batch`]: many signatures verified at once on all cores, accepting
+//!   exactly what strict single verification accepts.
 //! - [`genesis`]: strict `genesis.json` parsing, the genesis state and hash.
 //! - [`state`]: state entries, the read view, the write overlay and the
 //!   LtHash state root.
@@ -30,6 +32,7 @@
 //! and benchmarks.
 
 pub mod audit;
+pub mod batch;
 pub mod consensus;
 pub mod crypto;
 pub mod execute;
