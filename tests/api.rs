@@ -266,3 +266,58 @@ fn read_endpoints_have_the_documented_shape() {
     assert!(metrics.contains("bwchain_height "), "{metrics}");
     assert!(metrics.contains("bwchain_total_supply "));
 }
+
+#[test]
+fn batch_submission_answers_per_transaction() {
+    let chain = TestChain::new();
+    let node = chain.start_node("a");
+    let g = chain.genesis_hash;
+    let bob = Keypair::dev("bob");
+    let carol = Keypair::dev("carol");
+    let claim = |nonce: u64, session: u64| {
+        let receipt = carol.sign_receipt(&g, bob.account(), session, 1 << 20);
+        bob.sign_tx(
+            &g,
+            nonce,
+            TxBody::Claim {
+                receipts: vec![receipt],
+            },
+        )
+    };
+    let mut forged = claim(1, 2);
+    forged.signature = Signature([9; 64]);
+    // Larger than a single request may be, within the batch limit.
+    let many: Vec<_> = (0..3).map(|i| claim(i, 10 + i)).collect();
+    let mut batch = vec![claim(0, 1), forged, claim(5, 3)];
+    batch.extend(many.into_iter().skip(1));
+    let body = serde_json::to_string(&batch).unwrap();
+    let (status, answer) = node.post("/txs/batch", &body);
+    assert_eq!(status, 200, "{answer}");
+    let results = answer["results"].as_array().unwrap();
+    assert_eq!(results.len(), 5);
+    assert!(results[0]["hash"].is_string(), "{answer}");
+    assert!(results[1]["error"]
+        .as_str()
+        .unwrap()
+        .contains("bad signature"));
+    assert!(results[2]["error"]
+        .as_str()
+        .unwrap()
+        .contains("expected 1, found 5"));
+    // Nonces 1 and 2 follow the admitted nonce 0.
+    assert!(results[3]["hash"].is_string(), "{answer}");
+    assert!(results[4]["hash"].is_string(), "{answer}");
+    assert_eq!(results[2]["status"], 400);
+
+    let (status, answer) = node.post("/txs/batch", "[1, 2");
+    assert_eq!(status, 400);
+    assert!(error_of(&(status, answer)).contains("invalid JSON array"));
+    let padding = format!("[{}]", vec!["{}"; 5000].join(","));
+    let (status, _) = node.post("/txs/batch", &padding);
+    assert_eq!(status, 400);
+    // The batch limit is larger than the single-transaction limit.
+    let big = format!("{{\"pad\":\"{}\"}}", "x".repeat(300 * 1024));
+    let (status, answer) = node.post("/txs/batch", &big);
+    assert_eq!(status, 400, "{answer}");
+    assert!(error_of(&(status, answer)).contains("invalid JSON array"));
+}

@@ -128,6 +128,7 @@ fn blocks(c: &mut Criterion) {
                             &block,
                             &built.executed,
                             Some(block.header.slot),
+                            false,
                         )
                         .expect("commit");
                     (dir, store)

@@ -5,7 +5,8 @@
 
 use serde::Serialize;
 
-use crate::consensus::verify_block;
+use crate::batch::BatchVerifier;
+use crate::consensus::verify_block_with;
 use crate::genesis::ChainSpec;
 use crate::state::{StateValue, StateView};
 use crate::store::{Store, StoreError};
@@ -21,6 +22,8 @@ pub struct AuditReport {
     pub state_root: Hash,
     pub blocks_checked: u64,
     pub txs_checked: u64,
+    /// State entries the blocks changed, summed over blocks.
+    pub state_changes: u64,
     pub genesis_supply: u64,
     pub minted: u64,
     pub total_supply: u64,
@@ -57,18 +60,22 @@ pub fn audit(store: &Store, spec: &ChainSpec) -> Result<AuditReport, AuditError>
     let mut parent = spec.genesis_header.clone();
     let mut minted_total: u64 = 0;
     let mut txs_checked: u64 = 0;
+    let mut state_changes: u64 = 0;
+    let verifier = BatchVerifier::default();
     for height in 1..=head.height {
         let stored = store
             .block_at(height)?
             .ok_or(AuditError::MissingBlock { height })?;
         let hash = stored.hash();
         // The clock does not matter for a replay: every stored block was in the past.
-        let (header, executed) = verify_block(spec, &parent, &state, &stored.block, u64::MAX)
-            .map_err(|error| AuditError::InvalidBlock {
-                height,
-                hash,
-                error: Box::new(error),
-            })?;
+        let (header, executed) =
+            verify_block_with(spec, &parent, &state, &stored.block, u64::MAX, &verifier).map_err(
+                |error| AuditError::InvalidBlock {
+                    height,
+                    hash,
+                    error: Box::new(error),
+                },
+            )?;
         if executed.outcomes != stored.outcomes {
             return Err(AuditError::RecordMismatch {
                 height,
@@ -88,6 +95,7 @@ pub fn audit(store: &Store, spec: &ChainSpec) -> Result<AuditReport, AuditError>
             });
         }
         state.apply(&executed.changes);
+        state_changes += executed.changes.len() as u64;
         minted_total = minted_total
             .checked_add(executed.minted)
             .ok_or_else(|| AuditError::Supply("minted total overflows u64".into()))?;
@@ -175,6 +183,7 @@ pub fn audit(store: &Store, spec: &ChainSpec) -> Result<AuditReport, AuditError>
         state_root: state.root(),
         blocks_checked: head.height,
         txs_checked,
+        state_changes,
         genesis_supply: spec.genesis_supply,
         minted: minted_total,
         total_supply: supply.total_supply,
@@ -226,7 +235,13 @@ mod tests {
             .unwrap();
             assert!(built.rejected.is_empty());
             store
-                .commit_block(&built.header, &built.sign(&alice), &built.executed, None)
+                .commit_block(
+                    &built.header,
+                    &built.sign(&alice),
+                    &built.executed,
+                    None,
+                    false,
+                )
                 .unwrap();
         }
         (store, spec)

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeSet;
 
+use crate::batch::BatchVerifier;
 use crate::crypto::{self, Keypair};
 use crate::execute::{
     execute_block, BlockContext, BlockExecutor, ExecError, ExecutedBlock, Signatures, TxError,
@@ -159,6 +160,19 @@ pub fn verify_block(
     block: &Block,
     now_ms: u64,
 ) -> Result<(SealedHeader, ExecutedBlock), BlockError> {
+    let verifier = BatchVerifier::default();
+    verify_block_with(spec, parent, parent_state, block, now_ms, &verifier)
+}
+
+/// [`verify_block`] with a given signature verifier (and its key cache).
+pub fn verify_block_with(
+    spec: &ChainSpec,
+    parent: &SealedHeader,
+    parent_state: &dyn StateView,
+    block: &Block,
+    now_ms: u64,
+    verifier: &BatchVerifier,
+) -> Result<(SealedHeader, ExecutedBlock), BlockError> {
     let header = SealedHeader::new(block.header.clone());
     check_header(spec, parent, &header, &block.signature, now_ms)?;
     let ctx = BlockContext {
@@ -166,7 +180,19 @@ pub fn verify_block(
         timestamp_ms: header.timestamp_ms,
         proposer: header.proposer,
     };
-    let executed = execute_block(spec, parent_state, ctx, &block.txs, Signatures::Verify)?;
+    // All signatures first, on all cores; only a block with a bad one is
+    // executed with one-by-one checks, to report the same error as always.
+    let genesis_hash = spec.genesis_hash();
+    let signatures = if verifier
+        .verify_txs(&genesis_hash, &block.txs)
+        .iter()
+        .all(Result::is_ok)
+    {
+        Signatures::AlreadyVerified
+    } else {
+        Signatures::Verify
+    };
+    let executed = execute_block(spec, parent_state, ctx, &block.txs, signatures)?;
     if executed.tx_root != header.tx_root {
         return Err(BlockError::TxRootMismatch {
             expected: header.tx_root,

@@ -20,13 +20,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{mpsc, watch};
 
+use crate::batch::BatchVerifier;
 use crate::consensus::{
-    self, build_block, check_header, check_header_alone, verify_block, BlockError,
+    self, build_block, check_header, check_header_alone, verify_block_with, BlockError,
 };
 use crate::crypto::{self, Keypair};
-use crate::execute::{
-    check_tx_against_state, check_tx_stateless, BlockContext, ExecError, TxError,
-};
+use crate::execute::{check_tx_against_state, BlockContext, ExecError, TxError};
 use crate::genesis::ChainSpec;
 use crate::mempool::{Mempool, MempoolError, MempoolLimits};
 use crate::p2p::protocol::{Message, BLOCKS_REPLY_SOFT_BYTES, MAX_BLOCKS_PER_MESSAGE};
@@ -254,6 +253,8 @@ struct Shared {
     metrics: Metrics,
     head_height: watch::Sender<u64>,
     outbound: mpsc::Sender<Outbound>,
+    /// Checks signatures on all cores, keeping devices' keys decompressed.
+    verifier: BatchVerifier,
     data_dir: PathBuf,
 }
 
@@ -317,6 +318,7 @@ impl Node {
                 metrics: Metrics::default(),
                 head_height,
                 outbound,
+                verifier: BatchVerifier::default(),
                 data_dir: config.data_dir,
             }),
         };
@@ -452,6 +454,81 @@ impl Node {
         result.map(|(hash, _)| hash)
     }
 
+    /// Submits many transactions at once: their signatures are checked
+    /// together on all cores, then each is admitted in order. One result per
+    /// transaction, in input order.
+    pub fn submit_batch(&self, txs: Vec<Tx>, now_ms: u64) -> Vec<Result<Hash, SubmitError>> {
+        let spec = self.spec();
+        let genesis_hash = spec.genesis_hash();
+        let hashes: Vec<Hash> = txs
+            .iter()
+            .map(|tx| crypto::tx_hash(&genesis_hash, tx))
+            .collect();
+        let mut results: Vec<Option<Result<Hash, SubmitError>>> = Vec::with_capacity(txs.len());
+        for (tx, hash) in txs.iter().zip(&hashes) {
+            let early = match self.store().tx_location(hash) {
+                Err(err) => Some(Err(err.into())),
+                Ok(Some(location)) => Some(Err(SubmitError::AlreadyIncluded {
+                    height: location.height,
+                })),
+                Ok(None) => crate::execute::check_tx_shape(spec, tx)
+                    .err()
+                    .map(|err| Err(err.into())),
+            };
+            results.push(early);
+        }
+        // Signatures of everything that passed the cheap checks, in one go.
+        let to_verify: Vec<usize> = (0..txs.len()).filter(|i| results[*i].is_none()).collect();
+        let batch: Vec<Tx> = to_verify.iter().map(|i| txs[*i].clone()).collect();
+        let verify_started = std::time::Instant::now();
+        let verified = self.shared.verifier.verify_txs(&genesis_hash, &batch);
+        let verify_time = verify_started.elapsed();
+        let admit_started = std::time::Instant::now();
+        for (index, outcome) in to_verify.iter().zip(verified) {
+            if let Err(err) = outcome {
+                results[*index] = Some(Err(err.into()));
+            }
+        }
+        let mut accepted = Vec::new();
+        {
+            let mut chain = self.chain();
+            for (index, tx) in txs.into_iter().enumerate() {
+                if results[index].is_some() {
+                    continue;
+                }
+                let hash = hashes[index];
+                if chain.mempool.contains(&hash) {
+                    results[index] = Some(Ok(hash));
+                    continue;
+                }
+                let outcome = self.admit_checked(&mut chain, tx.clone(), hash, now_ms);
+                if outcome.is_ok() {
+                    accepted.push(tx);
+                }
+                results[index] = Some(outcome.map(|()| hash));
+            }
+        }
+        tracing::debug!(
+            txs = results.len(),
+            verify_ms = verify_time.as_millis() as u64,
+            admit_ms = admit_started.elapsed().as_millis() as u64,
+            "batch admission timings"
+        );
+        let metrics = self.metrics();
+        let refused = results.iter().filter(|r| matches!(r, Some(Err(_)))).count() as u64;
+        metrics.txs_refused.fetch_add(refused, Ordering::Relaxed);
+        metrics
+            .txs_accepted
+            .fetch_add(results.len() as u64 - refused, Ordering::Relaxed);
+        for tx in accepted {
+            self.broadcast(None, Message::NewTx(tx));
+        }
+        results
+            .into_iter()
+            .map(|result| result.expect("every transaction has a result"))
+            .collect()
+    }
+
     /// Admits a transaction; the flag says whether it was new to the pool.
     fn admit(&self, tx: Tx, now_ms: u64) -> Result<(Hash, bool), SubmitError> {
         let spec = self.spec();
@@ -464,7 +541,15 @@ impl Node {
         if self.chain().mempool.contains(&hash) {
             return Ok((hash, false));
         }
-        check_tx_stateless(spec, &tx)?;
+        crate::execute::check_tx_shape(spec, &tx)?;
+        if let Some(Err(err)) = self
+            .shared
+            .verifier
+            .verify_txs(&spec.genesis_hash(), std::slice::from_ref(&tx))
+            .pop()
+        {
+            return Err(err.into());
+        }
         let mut chain = self.chain();
         self.admit_checked(&mut chain, tx, hash, now_ms)?;
         Ok((hash, true))
@@ -548,6 +633,7 @@ impl Node {
                 (chain.head.clone(), chain.mempool.candidates(max_candidates))
             };
             // Executed outside the lock, so admissions go on meanwhile.
+            let build_started = std::time::Instant::now();
             let built = build_block(
                 spec,
                 &parent,
@@ -567,11 +653,25 @@ impl Node {
             if chain.last_signed_slot.is_some_and(|last| last >= slot) {
                 return Ok(None);
             }
+            let built_in = build_started.elapsed();
             let block = built.sign(keypair);
             // The slot is recorded as signed in the same batch as the block,
             // before anyone can hear of the block.
-            self.store()
-                .commit_block(&built.header, &block, &built.executed, Some(slot))?;
+            let commit_started = std::time::Instant::now();
+            self.store().commit_block(
+                &built.header,
+                &block,
+                &built.executed,
+                Some(slot),
+                self.keep_undo(),
+            )?;
+            tracing::debug!(
+                txs = block.txs.len(),
+                changes = built.executed.changes.len(),
+                build_ms = built_in.as_millis() as u64,
+                commit_ms = commit_started.elapsed().as_millis() as u64,
+                "block timings"
+            );
             chain.last_signed_slot = Some(slot);
             self.note_slot(&mut chain, &built.header, &block.signature)?;
             for (hash, error) in &built.rejected {
@@ -636,6 +736,13 @@ impl Node {
         }
         let finalized = finalized_for(self.spec(), self.store(), &chain.head, &chain.finalized)?;
         if finalized.height > chain.finalized.height {
+            if self.keep_undo() {
+                let mut final_now = Vec::new();
+                for height in chain.finalized.height + 1..=finalized.height {
+                    final_now.extend(self.store().block_hash_at(height)?);
+                }
+                self.store().forget_undo(&final_now)?;
+            }
             let final_slot = finalized.slot;
             chain.seen_slots = chain.seen_slots.split_off(&(final_slot, Account::ZERO));
             chain
@@ -645,6 +752,12 @@ impl Node {
         }
         self.shared.head_height.send_replace(chain.head.height);
         Ok(())
+    }
+
+    /// With one authority every block is final when committed, so no block
+    /// ever needs undoing.
+    fn keep_undo(&self) -> bool {
+        consensus::finality_threshold(self.spec().genesis.authorities.len()) > 1
     }
 
     fn record_block(&self, txs: &[Tx], outcomes: &[TxOutcome], minted: u64) {
@@ -828,8 +941,14 @@ impl Node {
         check_header(spec, &parent, &header, &block.signature, now_ms).map_err(invalid)?;
 
         if parent.hash() == chain.head.hash() {
-            let (header, executed) = match verify_block(spec, &parent, self.store(), &block, now_ms)
-            {
+            let (header, executed) = match verify_block_with(
+                spec,
+                &parent,
+                self.store(),
+                &block,
+                now_ms,
+                &self.shared.verifier,
+            ) {
                 Ok(verified) => verified,
                 Err(error) => {
                     self.mark_invalid(chain, hash);
@@ -837,7 +956,7 @@ impl Node {
                 }
             };
             self.store()
-                .commit_block(&header, &block, &executed, None)?;
+                .commit_block(&header, &block, &executed, None, self.keep_undo())?;
             self.record_block(&block.txs, &executed.outcomes, executed.minted);
             self.metrics()
                 .blocks_imported
@@ -956,7 +1075,7 @@ impl Node {
         let mut applied = Vec::new();
         let mut failure = None;
         for block in branch {
-            match verify_block(spec, &parent, &view, &block, now_ms) {
+            match verify_block_with(spec, &parent, &view, &block, now_ms, &self.shared.verifier) {
                 Ok((header, executed)) => {
                     view.apply(&executed.changes, &executed.accumulator);
                     parent = header.clone();
@@ -988,6 +1107,7 @@ impl Node {
             state_writes,
             accumulator: &accumulator,
             signed_slot: None,
+            keep_undo: self.keep_undo(),
         })?;
 
         let reverted_count = reverted.len() as u64;

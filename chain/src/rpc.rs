@@ -25,6 +25,11 @@ use crate::types::{Account, Hash, Header, Tx};
 /// Largest request body accepted. A claim with 64 receipts is about 30 KiB
 /// of JSON; anything near this limit is not a transaction.
 pub const MAX_REQUEST_BYTES: usize = 256 * 1024;
+/// Most transactions one `POST /txs/batch` may carry.
+pub const MAX_BATCH_TXS: usize = 4096;
+/// Largest `POST /txs/batch` body: a full batch of small claims, or 64
+/// claims of 64 receipts, fits.
+pub const MAX_BATCH_REQUEST_BYTES: usize = 8 * 1024 * 1024;
 /// Most headers `GET /blocks` returns at once.
 pub const MAX_BLOCKS_PER_PAGE: u64 = 100;
 /// Headers `GET /blocks` returns when no limit is given.
@@ -113,6 +118,10 @@ pub fn router(node: Node) -> Router {
         .route("/blocks", get(blocks))
         .route("/blocks/{id}", get(block))
         .route("/txs", post(submit_tx))
+        .route(
+            "/txs/batch",
+            post(submit_batch).layer(DefaultBodyLimit::max(MAX_BATCH_REQUEST_BYTES)),
+        )
         .route("/txs/{hash}", get(tx))
         .route("/accounts/{account}", get(account))
         .route("/sessions/{provider}/{consumer}/{session}", get(session))
@@ -307,19 +316,57 @@ async fn blocks(
     Ok(Json(Value::Array(headers)))
 }
 
-async fn submit_tx(
-    State(node): State<Node>,
-    body: Result<Bytes, BytesRejection>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
-    let body = body.map_err(|rejection| {
+fn read_body(body: Result<Bytes, BytesRejection>, limit: usize) -> ApiResult<Bytes> {
+    body.map_err(|rejection| {
         let status = rejection.status();
         let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
-            format!("body too large: at most {MAX_REQUEST_BYTES} bytes")
+            format!("body too large: at most {limit} bytes")
         } else {
             format!("cannot read body: {}", rejection.body_text())
         };
         ApiError::new(status, message)
+    })
+}
+
+/// `POST /txs/batch`: a JSON array of transactions, checked together (their
+/// signatures on all cores). Answers 200 with one result per transaction,
+/// in order: `{"hash"}` when admitted, `{"error", "status"}` when not.
+async fn submit_batch(
+    State(node): State<Node>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Json<Value>> {
+    let body = read_body(body, MAX_BATCH_REQUEST_BYTES)?;
+    let txs: Vec<Tx> = serde_json::from_slice(&body).map_err(|err| {
+        ApiError::bad_request(format!("invalid JSON array of transactions: {err}"))
     })?;
+    if txs.len() > MAX_BATCH_TXS {
+        return Err(ApiError::bad_request(format!(
+            "too many transactions: at most {MAX_BATCH_TXS} per batch, found {}",
+            txs.len()
+        )));
+    }
+    let results =
+        tokio::task::spawn_blocking(move || node.submit_batch(txs, crate::node::now_ms()))
+            .await
+            .map_err(|err| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()))?;
+    let results: Vec<Value> = results
+        .into_iter()
+        .map(|result| match result {
+            Ok(hash) => json!({ "hash": hash }),
+            Err(err) => {
+                let error = ApiError::from(err);
+                json!({ "error": error.message, "status": error.status.as_u16() })
+            }
+        })
+        .collect();
+    Ok(Json(json!({ "results": results })))
+}
+
+async fn submit_tx(
+    State(node): State<Node>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let body = read_body(body, MAX_REQUEST_BYTES)?;
     let tx: Tx = serde_json::from_slice(&body)
         .map_err(|err| ApiError::bad_request(format!("invalid transaction JSON: {err}")))?;
     // Signature checks are CPU work: keep them off the async workers.

@@ -5,7 +5,7 @@
 //! | `B` + block hash         | [`StoredBlock`]                          |
 //! | `H` + height (u64 BE)    | hash of the block at that height on the chosen chain |
 //! | `T` + tx hash            | [`TxLocation`]                           |
-//! | `U` + block hash         | the block's [`StateChange`]s (undo data) |
+//! | `U` + block hash         | the block's [`StateChange`]s (undo data), while it is not final |
 //! | `S` + bincode(StateKey)  | bincode(StateValue)                      |
 //! | `E` + proposer + slot    | [`Evidence`] of equivocation             |
 //! | `M` + name               | metadata: head, accumulator, genesis, last signed slot |
@@ -32,6 +32,9 @@ const TX: u8 = b'T';
 const UNDO: u8 = b'U';
 const STATE: u8 = b'S';
 const EVIDENCE: u8 = b'E';
+/// sled's page cache. Its default (1 GiB) is more than a node needs: the
+/// hot set is the devices and recent sessions.
+const CACHE_BYTES: u64 = 256 * 1024 * 1024;
 const META_HEAD: &[u8] = b"Mhead";
 const META_ACCUMULATOR: &[u8] = b"Maccumulator";
 const META_GENESIS: &[u8] = b"Mgenesis";
@@ -64,6 +67,9 @@ pub struct ChainUpdate<'a> {
     pub accumulator: &'a LtHash,
     /// This node's last signed slot, when it proposed the added block.
     pub signed_slot: Option<u64>,
+    /// Whether to keep the added blocks' undo data: only blocks that are
+    /// not final yet can ever be reverted.
+    pub keep_undo: bool,
 }
 
 /// Two distinct headers signed by one authority for one slot.
@@ -148,6 +154,7 @@ impl Store {
     fn open_db(path: &Path) -> Result<Self, StoreError> {
         let db = sled::Config::new()
             .path(path)
+            .cache_capacity(CACHE_BYTES)
             .open()
             .map_err(|source| StoreError::Open {
                 path: path.display().to_string(),
@@ -222,6 +229,7 @@ impl Store {
         block: &Block,
         executed: &ExecutedBlock,
         signed_slot: Option<u64>,
+        keep_undo: bool,
     ) -> Result<(), StoreError> {
         let writes = executed
             .changes
@@ -234,7 +242,19 @@ impl Store {
             state_writes: writes,
             accumulator: &executed.accumulator,
             signed_slot,
+            keep_undo,
         })
+    }
+
+    /// Drops the undo data of blocks that became final. Not flushed: losing
+    /// this in a crash only leaves garbage behind.
+    pub fn forget_undo(&self, block_hashes: &[Hash]) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        for hash in block_hashes {
+            batch.remove(key(UNDO, &hash.0));
+        }
+        self.db.apply_batch(batch)?;
+        Ok(())
     }
 
     /// Moves the chosen chain: reverts the top blocks in `update.reverted`,
@@ -269,7 +289,9 @@ impl Store {
                 };
                 batch.insert(key(TX, &tx_hash.0), crypto::encode(&location));
             }
-            batch.insert(key(UNDO, &hash.0), crypto::encode(&executed.changes));
+            if update.keep_undo {
+                batch.insert(key(UNDO, &hash.0), crypto::encode(&executed.changes));
+            }
             head = Some(hash);
         }
         for (state_key_, value) in &update.state_writes {
@@ -468,7 +490,13 @@ mod tests {
             let built =
                 build_block(&spec, &parent, &store, alice.account(), 150, Vec::new()).unwrap();
             store
-                .commit_block(&built.header, &built.sign(&alice), &built.executed, Some(1))
+                .commit_block(
+                    &built.header,
+                    &built.sign(&alice),
+                    &built.executed,
+                    Some(1),
+                    false,
+                )
                 .unwrap();
             assert_eq!(store.head().unwrap().height, 1);
         }
