@@ -4,6 +4,7 @@
 
 pub mod account;
 pub mod audit;
+pub mod bench;
 pub mod block;
 pub mod blocks;
 pub mod claim;
