@@ -54,6 +54,10 @@ pub struct BenchArgs {
     /// Concurrent HTTP connections of the load generator.
     #[arg(long, default_value_t = 4)]
     pub connections: usize,
+    /// Submit one claim per request (`POST /txs`) instead of batches
+    /// (`POST /txs/batch`), to measure the per-request path.
+    #[arg(long)]
+    pub single: bool,
     /// Data directory for the node (default: a temporary one, removed after).
     #[arg(long, value_name = "DIR")]
     pub data: Option<PathBuf>,
@@ -281,7 +285,7 @@ fn bench_genesis(
     // throughput, not capacity limits.
     genesis.device_capacity_bytes_per_sec = 1 << 40;
     genesis.budget_window_secs = 1 << 20;
-    genesis.max_receipts_per_claim = per_claim.max(64) as u64;
+    genesis.max_receipts_per_claim = per_claim as u64;
     let per_tx = per_claim as u64 * RECEIPT_ENCODED_BYTES + 256;
     genesis.max_block_txs = (MAX_BLOCK_BYTES / per_tx).min(100_000);
     genesis.validate()?;
@@ -442,7 +446,9 @@ fn run_node_and_load(
         .map(|providers| {
             let url = url.clone();
             let submitted = submitted.clone();
-            std::thread::spawn(move || submit_lane(&url, providers, per_batch, &submitted))
+            let per_batch = if args.single { 1 } else { per_batch };
+            let single = args.single;
+            std::thread::spawn(move || submit_lane(&url, providers, per_batch, single, &submitted))
         })
         .collect();
     for sender in senders {
@@ -547,6 +553,7 @@ fn submit_lane(
     url: &str,
     providers: Vec<Vec<(Hash, Tx)>>,
     per_batch: usize,
+    single: bool,
     submitted: &Mutex<HashMap<Hash, Instant>>,
 ) -> Result<()> {
     let agent = ureq::Agent::config_builder()
@@ -554,7 +561,11 @@ fn submit_lane(
         .timeout_global(Some(Duration::from_secs(60)))
         .build()
         .new_agent();
-    let endpoint = format!("{url}/txs/batch");
+    let endpoint = if single {
+        format!("{url}/txs")
+    } else {
+        format!("{url}/txs/batch")
+    };
     // Round-robin over providers: claim k of every provider before claim k+1.
     let longest = providers.iter().map(Vec::len).max().unwrap_or(0);
     let mut queue: Vec<(Hash, Tx)> = Vec::new();
@@ -566,24 +577,34 @@ fn submit_lane(
         }
     }
     for chunk in queue.chunks(per_batch) {
-        let body = serde_json::to_vec(&chunk.iter().map(|(_, tx)| tx).collect::<Vec<_>>())?;
+        let body = if single {
+            serde_json::to_vec(&chunk[0].1)?
+        } else {
+            serde_json::to_vec(&chunk.iter().map(|(_, tx)| tx).collect::<Vec<_>>())?
+        };
         let sent_at = Instant::now();
         let mut response = agent
             .post(&endpoint)
             .header("content-type", "application/json")
             .send(&body[..])
             .with_context(|| format!("POST {endpoint}"))?;
+        let status = response.status().as_u16();
         let answer: serde_json::Value = response
             .body_mut()
             .with_config()
             .limit(64 << 20)
             .read_json()?;
-        let results = answer["results"]
-            .as_array()
-            .with_context(|| format!("unexpected answer: {answer}"))?;
         // The bench node's pool limits are far above the load, so any
         // refusal (even "pool full") means the measurement is off.
-        if let Some(refused) = results.iter().find(|r| r["error"].is_string()) {
+        let refused = if single {
+            (status != 202).then(|| answer.clone())
+        } else {
+            let results = answer["results"]
+                .as_array()
+                .with_context(|| format!("unexpected answer: {answer}"))?;
+            results.iter().find(|r| r["error"].is_string()).cloned()
+        };
+        if let Some(refused) = refused {
             bail!("the node refused a benchmark claim: {refused}");
         }
         let mut map = submitted.lock().expect("submitted lock");
