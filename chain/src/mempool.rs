@@ -211,6 +211,21 @@ impl Mempool {
             .collect()
     }
 
+    /// Removes and returns all of a sender's pending transactions, in nonce
+    /// order (to re-admit them behind others after a reorg).
+    pub fn take_sender(&mut self, sender: &Account) -> Vec<(Hash, Tx)> {
+        let nonces: Vec<u64> = self
+            .by_sender
+            .get(sender)
+            .map(|txs| txs.keys().copied().collect())
+            .unwrap_or_default();
+        nonces
+            .into_iter()
+            .filter_map(|nonce| self.remove_entry(sender, nonce))
+            .map(|entry| (entry.hash, entry.tx))
+            .collect()
+    }
+
     /// Drops the sender's transactions whose nonce the head state has passed
     /// (included, or replaced by an included one).
     pub fn prune_sender(&mut self, sender: &Account, state_nonce: u64) {
@@ -337,5 +352,17 @@ mod tests {
         pool.prune_sender(&bob.account(), 1);
         assert!(pool.is_empty());
         assert_eq!(pool.bytes(), 0);
+
+        let (a0, ha0) = tx(&alice, 0);
+        let (a1, ha1) = tx(&alice, 1);
+        pool.insert(a0, ha0, 0).unwrap();
+        pool.insert(a1, ha1, 0).unwrap();
+        let taken: Vec<Hash> = pool
+            .take_sender(&alice.account())
+            .into_iter()
+            .map(|(h, _)| h)
+            .collect();
+        assert_eq!(taken, vec![ha0, ha1]);
+        assert!(pool.is_empty());
     }
 }

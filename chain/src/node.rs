@@ -1134,13 +1134,28 @@ impl Node {
             .iter()
             .flat_map(|(_, _, executed)| executed.tx_hashes.iter().copied())
             .collect();
+        // A sender's reverted transactions come before its pending ones
+        // (lower nonces), so its pending ones are taken out and re-admitted
+        // after them.
+        let mut readmit: BTreeMap<Account, Vec<(Hash, Tx)>> = BTreeMap::new();
         for stored in reverted.into_iter().rev() {
             for (tx, tx_hash) in stored.block.txs.iter().zip(&stored.tx_hashes) {
                 if !included.contains(tx_hash) {
-                    let _ = self.admit_checked(chain, tx.clone(), *tx_hash, now_ms);
+                    readmit
+                        .entry(tx.from)
+                        .or_default()
+                        .push((*tx_hash, tx.clone()));
                 }
             }
             chain.side.insert(stored.hash(), stored.block);
+        }
+        for (sender, mut txs) in readmit {
+            txs.extend(chain.mempool.take_sender(&sender));
+            for (tx_hash, tx) in txs {
+                if let Err(error) = self.admit_checked(chain, tx, tx_hash, now_ms) {
+                    tracing::debug!(tx = %tx_hash, %error, "transaction not re-admitted after a reorg");
+                }
+            }
         }
         if let Some((header, block, _)) = applied.into_iter().last() {
             self.relay(&header, block, now_ms, from_peer);
@@ -1171,17 +1186,26 @@ impl Node {
         self.chain().peers.remove(&peer);
     }
 
-    /// Asks `peer` for the blocks after our head if it is ahead and has no
-    /// request of ours outstanding.
+    /// Whether a sync request of ours (blocks or ancestors) is still awaited.
+    /// One at a time: asking every peer for the same range wastes them all.
+    fn sync_outstanding(chain: &ChainState, now_ms: u64) -> bool {
+        chain.peers.values().any(|peer| {
+            peer.request_sent_ms
+                .is_some_and(|sent| now_ms.saturating_sub(sent) < SYNC_TIMEOUT_MS)
+        })
+    }
+
+    /// Asks `peer` for the blocks after our head if it is ahead and no sync
+    /// request is outstanding.
     fn maybe_request_sync(&self, chain: &mut ChainState, peer: PeerId, now_ms: u64) {
+        if Self::sync_outstanding(chain, now_ms) {
+            return;
+        }
         let head_height = chain.head.height;
         let Some(state) = chain.peers.get_mut(&peer) else {
             return;
         };
-        let outstanding = state
-            .request_sent_ms
-            .is_some_and(|sent| now_ms.saturating_sub(sent) < SYNC_TIMEOUT_MS);
-        if state.head_height > head_height && !outstanding {
+        if state.head_height > head_height {
             state.request_sent_ms = Some(now_ms);
             self.send(Outbound::Send {
                 peer,
@@ -1191,6 +1215,29 @@ impl Node {
                 },
             });
         }
+    }
+
+    /// Asks `peer` for the ancestors of a block we lack, starting from the
+    /// lowest block still missing below the orphans waiting on it.
+    fn request_ancestors(&self, peer: PeerId, missing: Hash, now_ms: u64) {
+        let mut chain = self.chain();
+        if Self::sync_outstanding(&chain, now_ms) {
+            return;
+        }
+        let mut root = missing;
+        while let Some(orphan) = chain.orphans.get(&root) {
+            root = orphan.header.parent;
+        }
+        if let Some(state) = chain.peers.get_mut(&peer) {
+            state.request_sent_ms = Some(now_ms);
+        }
+        self.send(Outbound::Send {
+            peer,
+            message: Message::GetAncestors {
+                hash: root,
+                max: MAX_BLOCKS_PER_MESSAGE,
+            },
+        });
     }
 
     /// Handles one message from a connected peer. An error means the peer
@@ -1259,14 +1306,22 @@ impl Node {
                         blocks.len()
                     )));
                 }
-                if let Some(state) = self.chain().peers.get_mut(&peer) {
-                    state.request_sent_ms = None;
-                }
+                let height_before = {
+                    let mut chain = self.chain();
+                    if let Some(state) = chain.peers.get_mut(&peer) {
+                        state.request_sent_ms = None;
+                    }
+                    chain.head.height
+                };
                 for block in blocks {
                     self.import_from_peer(peer, block, now_ms)?;
                 }
+                // Ask for more only after progress; otherwise the ancestors
+                // being fetched (or the next tick) decide what comes next.
                 let mut chain = self.chain();
-                self.maybe_request_sync(&mut chain, peer, now_ms);
+                if chain.head.height > height_before {
+                    self.maybe_request_sync(&mut chain, peer, now_ms);
+                }
                 Ok(())
             }
         }
@@ -1275,13 +1330,7 @@ impl Node {
     fn import_from_peer(&self, peer: PeerId, block: Block, now_ms: u64) -> Result<(), Misbehavior> {
         match self.import_block(block, now_ms, Some(peer)) {
             Ok(Imported::Orphan { missing }) => {
-                self.send(Outbound::Send {
-                    peer,
-                    message: Message::GetAncestors {
-                        hash: missing,
-                        max: MAX_BLOCKS_PER_MESSAGE,
-                    },
-                });
+                self.request_ancestors(peer, missing, now_ms);
                 Ok(())
             }
             Ok(_) => Ok(()),

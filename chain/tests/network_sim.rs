@@ -381,7 +381,6 @@ fn reorg_restores_transactions_and_state() {
 /// A sender's included transaction and its pending successor, both on the
 /// losing side of a partition, must both survive the reorg.
 #[test]
-#[ignore = "bug: a reverted transaction is not re-admitted while the sender has a later nonce pending (node.rs switch_to)"]
 fn reorg_restores_a_senders_pending_successor() {
     let mut sim = Sim::new(SimConfig::new(4, 6));
     let spec = sim.spec.clone();
