@@ -919,12 +919,7 @@ impl Node {
         let Some(parent) = self.known_header(chain, &header.parent)? else {
             if chain.orphans.len() >= MAX_ORPHANS {
                 // Drop the lowest waiting block: the newest are likelier useful.
-                let lowest = chain
-                    .orphans
-                    .iter()
-                    .min_by_key(|(hash, block)| (block.header.height, **hash))
-                    .map(|(hash, _)| *hash);
-                if let Some(lowest) = lowest {
+                if let Some(lowest) = lowest_block(&chain.orphans) {
                     self.forget_orphan(chain, &lowest);
                 }
             }
@@ -968,12 +963,7 @@ impl Node {
         }
 
         if chain.side.len() >= MAX_SIDE_BLOCKS {
-            let lowest = chain
-                .side
-                .iter()
-                .min_by_key(|(hash, block)| (block.header.height, **hash))
-                .map(|(hash, _)| *hash);
-            if let Some(lowest) = lowest {
+            if let Some(lowest) = lowest_block(&chain.side) {
                 chain.side.remove(&lowest);
             }
         }
@@ -1495,6 +1485,14 @@ impl Node {
             }
         }
     }
+}
+
+/// The lowest block of a pool (ties by hash), the first to evict when full.
+fn lowest_block(blocks: &HashMap<Hash, Block>) -> Option<Hash> {
+    blocks
+        .iter()
+        .min_by_key(|(hash, block)| (block.header.height, **hash))
+        .map(|(hash, _)| *hash)
 }
 
 fn log_block(
