@@ -563,6 +563,11 @@ impl Node {
         hash: Hash,
         now_ms: u64,
     ) -> Result<(), SubmitError> {
+        // Checked again under the lock: an identical submission may have
+        // been admitted while this one's signatures were being checked.
+        if chain.mempool.contains(&hash) {
+            return Ok(());
+        }
         let store = self.store();
         let state_nonce = Overlay::new(store).account(&tx.from)?.nonce;
         let expected = chain.mempool.next_nonce(&tx.from, state_nonce);
