@@ -357,7 +357,7 @@ async fn connection(
     }
 
     let (sender, mut queue) = mpsc::channel::<Frame>(PEER_QUEUE_FRAMES);
-    let peer_label = if theirs.listen_port != 0 {
+    let peer_label = if theirs.listen_port != 0 && theirs.listen_port != address.port() {
         format!(
             "{}:{} (listens on {})",
             address.ip(),
