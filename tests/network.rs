@@ -191,3 +191,64 @@ fn garbage_and_oversized_frames_drop_the_peer_and_change_nothing() {
     let out = common::run(&["audit", "--data", data.to_str().unwrap()]);
     assert!(out.status.success(), "{}", common::stderr(&out));
 }
+
+/// A peer that completes the handshake and then sends a block with a bad
+/// signature is dropped and banned; the node's chain is untouched.
+#[test]
+fn a_peer_sending_an_invalid_block_is_dropped() {
+    use bwchain::crypto::Keypair;
+    use bwchain::p2p::protocol::{encode_frame, Hello, Message, PROTOCOL_VERSION};
+    use bwchain::types::{Block, Hash, Header, Signature};
+
+    let chain = TestChain::new();
+    let node = chain.start_node("a");
+    node.wait_for_height(2);
+    let (_, latest) = node.get("/blocks/latest");
+    let mut stream = TcpStream::connect(&node.p2p).unwrap();
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    let hello = Message::Hello(Hello {
+        version: PROTOCOL_VERSION,
+        genesis_hash: chain.genesis_hash,
+        head_height: 0,
+        head_hash: chain.genesis_hash,
+        listen_port: 0,
+        nonce: 7,
+    });
+    stream.write_all(&encode_frame(&hello).unwrap()).unwrap();
+    // A block for the right slot and proposer, signed by someone else.
+    let slot = latest["slot"].as_u64().unwrap() + 1;
+    let header = Header {
+        height: latest["height"].as_u64().unwrap() + 1,
+        slot,
+        timestamp_ms: chain.genesis.genesis_time_ms + slot * chain.genesis.block_time_ms,
+        parent: latest["hash"].as_str().unwrap().parse().unwrap(),
+        proposer: Keypair::dev("alice").account(),
+        tx_root: Hash([0; 32]),
+        state_root: Hash([0; 32]),
+    };
+    let forged = Keypair::dev("mallory").sign(&bwchain::crypto::block_hash(&header).0);
+    let block = Block {
+        header,
+        signature: Signature(forged.0),
+        txs: Vec::new(),
+    };
+    stream
+        .write_all(&encode_frame(&Message::NewBlock(block)).unwrap())
+        .unwrap();
+    // The node answers with its hello (and maybe a status), then closes.
+    let mut sink = Vec::new();
+    assert!(
+        stream.read_to_end(&mut sink).is_ok(),
+        "connection stayed open"
+    );
+    wait_until("the ban is logged", || {
+        let log = node.log_text();
+        log.contains("bad block signature") && log.contains("banning peer")
+    });
+    let height = node.height();
+    node.wait_for_height(height + 2);
+    node.stop();
+    let data = chain.data("a");
+    let out = common::run(&["audit", "--data", data.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+}
