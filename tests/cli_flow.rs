@@ -155,6 +155,7 @@ fn receipt_claim_balance_replay_transfer_devices_audit() {
     );
 
     node.stop();
+    // The readable report, as a user sees it.
     let data = chain.data("a");
     let out = common::run(&["audit", "--data", data.to_str().unwrap()]);
     assert!(out.status.success(), "{}", common::stderr(&out));

@@ -61,18 +61,6 @@ fn assert_all_included(node: &NodeProcess, hashes: &[Hash]) {
     }
 }
 
-fn audit_ok(chain: &TestChain, name: &str) -> serde_json::Value {
-    let data = chain.data(name);
-    let out = common::run(&["audit", "--data", data.to_str().unwrap(), "--json"]);
-    assert!(
-        out.status.success(),
-        "audit failed: {}{}",
-        common::stderr(&out),
-        common::stdout(&out)
-    );
-    serde_json::from_str(&common::stdout(&out)).unwrap()
-}
-
 #[test]
 fn restart_keeps_chain_balances_nonces_and_sessions() {
     let chain = TestChain::new();
@@ -103,7 +91,7 @@ fn restart_keeps_chain_balances_nonces_and_sessions() {
     wait_included(&node, &more);
     node.stop();
 
-    let report = audit_ok(&chain, "a");
+    let report = chain.audit_ok("a");
     assert!(report["height"].as_u64().unwrap() >= height + 2);
     assert_eq!(report["txs_checked"], 8);
 }
@@ -131,7 +119,7 @@ fn kill_9_during_a_stream_of_claims_loses_nothing_included() {
     let node = chain.start_node("a");
     assert_all_included(&node, &confirmed);
     node.stop();
-    let report = audit_ok(&chain, "a");
+    let report = chain.audit_ok("a");
     assert!(report["txs_checked"].as_u64().unwrap() >= confirmed.len() as u64);
     assert_eq!(report["sum_of_balances"], report["total_supply"]);
 }

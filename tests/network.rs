@@ -90,9 +90,7 @@ fn four_authorities_lose_one_then_two_and_recover() {
 
     for (i, node) in nodes.into_iter().enumerate() {
         node.stop();
-        let data = chain.data(&format!("n{i}"));
-        let out = common::run(&["audit", "--data", data.to_str().unwrap()]);
-        assert!(out.status.success(), "audit n{i}: {}", common::stderr(&out));
+        chain.audit_ok(&format!("n{i}"));
     }
 }
 
@@ -122,9 +120,7 @@ fn late_follower_syncs_the_whole_chain() {
 
     follower.stop();
     authority.stop();
-    let data = chain.data("follower");
-    let out = common::run(&["audit", "--data", data.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", common::stderr(&out));
+    chain.audit_ok("follower");
 }
 
 #[test]
@@ -187,9 +183,7 @@ fn garbage_and_oversized_frames_drop_the_peer_and_change_nothing() {
     let height = node.height();
     node.wait_for_height(height + 2);
     node.stop();
-    let data = chain.data("a");
-    let out = common::run(&["audit", "--data", data.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", common::stderr(&out));
+    chain.audit_ok("a");
 }
 
 /// A peer that completes the handshake and then sends a block with a bad
@@ -248,7 +242,5 @@ fn a_peer_sending_an_invalid_block_is_dropped() {
     let height = node.height();
     node.wait_for_height(height + 2);
     node.stop();
-    let data = chain.data("a");
-    let out = common::run(&["audit", "--data", data.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", common::stderr(&out));
+    chain.audit_ok("a");
 }

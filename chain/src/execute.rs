@@ -62,13 +62,6 @@ pub enum TxError {
     Storage(#[from] StorageError),
 }
 
-impl TxError {
-    /// True when the error comes from the node, not from the transaction.
-    pub fn is_internal(&self) -> bool {
-        matches!(self, TxError::Storage(_))
-    }
-}
-
 /// Why a block's transactions or rewards cannot be applied.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ExecError {

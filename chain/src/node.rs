@@ -251,11 +251,9 @@ struct Shared {
     store: Store,
     chain: Mutex<ChainState>,
     metrics: Metrics,
-    head_height: watch::Sender<u64>,
     outbound: mpsc::Sender<Outbound>,
     /// Checks signatures on all cores, keeping devices' keys decompressed.
     verifier: BatchVerifier,
-    data_dir: PathBuf,
 }
 
 /// A handle to a node. Cheap to clone.
@@ -293,7 +291,6 @@ impl Node {
         let head = store.head()?;
         let last_signed_slot = store.last_signed_slot()?;
         let finalized = finalized_for(&config.spec, &store, &head, &config.spec.genesis_header)?;
-        let (head_height, _) = watch::channel(head.height);
         let (outbound, outbound_rx) = mpsc::channel(OUTBOUND_QUEUE);
         let node = Self {
             shared: Arc::new(Shared {
@@ -316,10 +313,8 @@ impl Node {
                 keypair: config.keypair,
                 store,
                 metrics: Metrics::default(),
-                head_height,
                 outbound,
                 verifier: BatchVerifier::default(),
-                data_dir: config.data_dir,
             }),
         };
         Ok((node, outbound_rx))
@@ -344,10 +339,6 @@ impl Node {
 
     pub fn metrics(&self) -> &Metrics {
         &self.shared.metrics
-    }
-
-    pub fn data_dir(&self) -> &std::path::Path {
-        &self.shared.data_dir
     }
 
     pub fn authority(&self) -> Option<Account> {
@@ -413,11 +404,6 @@ impl Node {
                 last_block: last.get(authority).copied(),
             })
             .collect())
-    }
-
-    /// A receiver notified whenever the head moves.
-    pub fn subscribe_height(&self) -> watch::Receiver<u64> {
-        self.shared.head_height.subscribe()
     }
 
     /// The nonce an account's next transaction must carry, counting its
@@ -755,7 +741,6 @@ impl Node {
                 .retain(|_, block| block.header.height > finalized.height);
             chain.finalized = finalized;
         }
-        self.shared.head_height.send_replace(chain.head.height);
         Ok(())
     }
 
@@ -1273,25 +1258,11 @@ impl Node {
                 Ok(())
             }
             Message::GetBlocks { from_height, max } => {
-                let blocks = self.canonical_blocks(from_height, max).map_err(|err| {
-                    tracing::error!(error = %err, "cannot read blocks for a peer");
-                    Misbehavior("(our store failed)".into())
-                });
-                if let Ok(blocks) = blocks {
-                    self.send(Outbound::Send {
-                        peer,
-                        message: Message::Blocks(blocks),
-                    });
-                }
+                self.reply_blocks(peer, self.canonical_blocks(from_height, max));
                 Ok(())
             }
             Message::GetAncestors { hash, max } => {
-                if let Ok(blocks) = self.ancestors(hash, max) {
-                    self.send(Outbound::Send {
-                        peer,
-                        message: Message::Blocks(blocks),
-                    });
-                }
+                self.reply_blocks(peer, self.ancestors(hash, max));
                 Ok(())
             }
             Message::Blocks(blocks) => {
@@ -1319,6 +1290,18 @@ impl Node {
                 }
                 Ok(())
             }
+        }
+    }
+
+    /// Answers a peer's block request; a store failure is ours, not the
+    /// peer's, so it is logged and the peer simply gets no answer.
+    fn reply_blocks(&self, peer: PeerId, blocks: Result<Vec<Block>, StoreError>) {
+        match blocks {
+            Ok(blocks) => self.send(Outbound::Send {
+                peer,
+                message: Message::Blocks(blocks),
+            }),
+            Err(err) => tracing::error!(error = %err, "cannot read blocks for a peer"),
         }
     }
 

@@ -103,6 +103,20 @@ impl TestChain {
         self.path().join(format!("data-{name}"))
     }
 
+    /// Runs `bwchain audit --json` on the (stopped) node's data dir `data-NAME`;
+    /// fails the test unless the audit passes, and returns its report.
+    pub fn audit_ok(&self, name: &str) -> Value {
+        let data = self.data(name);
+        let out = run(&["audit", "--data", data.to_str().unwrap(), "--json"]);
+        assert!(
+            out.status.success(),
+            "audit of {name} failed: {}{}",
+            stderr(&out),
+            stdout(&out)
+        );
+        serde_json::from_str(&stdout(&out)).unwrap()
+    }
+
     pub fn account(name: &str) -> String {
         Keypair::dev(name).account().to_hex()
     }
