@@ -3,8 +3,8 @@
 
 mod common;
 
-use bwchain::crypto::Keypair;
-use bwchain::types::{Signature, TxBody};
+use bwchain_core::primitives::signing::Keypair;
+use bwchain_core::primitives::{Signature, TxBody};
 use common::{TestChain, BLOCK_TIME_MS};
 use serde_json::Value;
 
@@ -32,7 +32,7 @@ fn bad_requests_get_clear_errors_and_change_nothing() {
             },
         )
     };
-    let json = |tx: &bwchain::types::Tx| serde_json::to_string(tx).unwrap();
+    let json = |tx: &bwchain_core::primitives::Tx| serde_json::to_string(tx).unwrap();
 
     // (request, expected status, words the error must contain)
     let tampered = {

@@ -5,8 +5,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use bwchain::crypto::Keypair;
-use bwchain::types::{Hash, TxBody};
+use bwchain_core::primitives::signing::Keypair;
+use bwchain_core::primitives::{Hash, TxBody};
 use common::{NodeProcess, TestChain, WAIT};
 
 /// Submits one claim from each provider, each for a receipt from the next

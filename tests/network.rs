@@ -190,9 +190,9 @@ fn garbage_and_oversized_frames_drop_the_peer_and_change_nothing() {
 /// signature is dropped and banned; the node's chain is untouched.
 #[test]
 fn a_peer_sending_an_invalid_block_is_dropped() {
-    use bwchain::crypto::Keypair;
-    use bwchain::p2p::protocol::{encode_frame, Hello, Message, PROTOCOL_VERSION};
-    use bwchain::types::{Block, Hash, Header, Signature};
+    use bwchain_core::primitives::signing::Keypair;
+    use bwchain_core::primitives::{Block, Hash, Header, Signature};
+    use bwchain_core::protocol::{encode_frame, Hello, Message, PROTOCOL_VERSION};
 
     let chain = TestChain::new();
     let node = chain.start_node("a");
@@ -220,7 +220,7 @@ fn a_peer_sending_an_invalid_block_is_dropped() {
         tx_root: Hash([0; 32]),
         state_root: Hash([0; 32]),
     };
-    let forged = Keypair::dev("mallory").sign(&bwchain::crypto::block_hash(&header).0);
+    let forged = Keypair::dev("mallory").sign(&header.hash().0);
     let block = Block {
         header,
         signature: Signature(forged.0),

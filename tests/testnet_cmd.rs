@@ -6,8 +6,8 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use bwchain::crypto::KeyFile;
-use bwchain::genesis::{ChainSpec, Genesis};
+use bwchain_core::genesis::ChainSpec;
+use bwchain_core::primitives::signing::KeyFile;
 
 const BIN: &str = env!("CARGO_BIN_EXE_bwchain");
 
@@ -52,7 +52,7 @@ fn four_validators_genesis_keys_and_scripts() {
     let dir = std::fs::canonicalize(&out_dir).unwrap();
 
     // The genesis parses, validates, and its hash is printed.
-    let genesis = Genesis::from_file(&dir.join("genesis.json")).unwrap();
+    let genesis = bwchain_node::files::read_genesis(&dir.join("genesis.json")).unwrap();
     assert_eq!(genesis.chain_id, "bwchain-testnet-4");
     assert_eq!(genesis.authorities.len(), 4);
     assert_eq!(genesis.devices.len(), 4);
@@ -162,11 +162,11 @@ fn refuses_a_non_empty_dir_unless_forced() {
     // --force replaces the keys (and the genesis with them).
     let out = bwchain(&[&args[..], &["--validators", "2", "--force"]].concat());
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let first = Genesis::from_file(&dir.join("genesis.json")).unwrap();
+    let first = bwchain_node::files::read_genesis(&dir.join("genesis.json")).unwrap();
     std::fs::create_dir_all(dir.join("data/node-0")).unwrap();
     let out = bwchain(&[&args[..], &["--force", "--validators", "1"]].concat());
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let second = Genesis::from_file(&dir.join("genesis.json")).unwrap();
+    let second = bwchain_node::files::read_genesis(&dir.join("genesis.json")).unwrap();
     assert_eq!(second.authorities.len(), 1);
     assert!(!second.authorities.contains(&first.authorities[0]));
     assert!(

@@ -4,7 +4,7 @@
 //! ignored, so a node that adds fields keeps working with an older CLI.
 //! `--json` prints the node's response as it came, not these types.
 
-use bwchain::types::{Account, Hash, RewardKind, Signature, TxBody, TxOutcome};
+use bwchain_core::primitives::{Account, Hash, RewardKind, Signature, TxBody, TxOutcome};
 use serde::Deserialize;
 
 /// `GET /status`.

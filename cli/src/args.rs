@@ -6,8 +6,8 @@
 
 use std::path::Path;
 
-use bwchain::crypto::{KeyFile, Keypair};
-use bwchain::types::Account;
+use bwchain_core::primitives::signing::{KeyFile, Keypair};
+use bwchain_core::primitives::Account;
 
 use crate::client::Client;
 

@@ -10,7 +10,7 @@ use std::fmt;
 use std::time::Duration;
 
 use anyhow::{anyhow, Context as _, Result};
-use bwchain::types::{Account, Hash, Tx};
+use bwchain_core::primitives::{Account, Hash, Tx};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;

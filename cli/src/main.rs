@@ -105,7 +105,7 @@ fn init_tracing() {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bwchain::crypto::Keypair;
+    use bwchain_core::primitives::signing::Keypair;
     use clap::CommandFactory;
 
     fn parse(args: &[&str]) -> Result<Command, clap::Error> {

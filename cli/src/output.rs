@@ -5,7 +5,7 @@
 use std::fmt::Display;
 
 use anyhow::Result;
-use bwchain::types::{RewardKind, TxBody, TxOutcome};
+use bwchain_core::primitives::{RewardKind, TxBody, TxOutcome};
 use serde_json::Value;
 
 /// Characters of a hash or key kept by [`short`].
@@ -211,8 +211,8 @@ pub fn print_json(value: &Value) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bwchain::crypto::Keypair;
-    use bwchain::types::{Account, ReceiptOutcome};
+    use bwchain_core::primitives::signing::Keypair;
+    use bwchain_core::primitives::{Account, ReceiptOutcome};
 
     #[test]
     fn table_aligns_columns_without_trailing_spaces() {
@@ -280,7 +280,7 @@ mod tests {
 
     #[test]
     fn summaries_say_what_a_tx_does() {
-        let genesis = bwchain::types::Hash([1; 32]);
+        let genesis = bwchain_core::primitives::Hash([1; 32]);
         let bob = Keypair::dev("bob");
         let carol = Keypair::dev("carol");
         let dave = Keypair::dev("dave").account();

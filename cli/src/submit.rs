@@ -5,8 +5,8 @@ use std::io::Write as _;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _, Result};
-use bwchain::crypto::{self, Keypair};
-use bwchain::types::{Hash, TxBody};
+use bwchain_core::primitives::signing::{self, Keypair};
+use bwchain_core::primitives::{Hash, TxBody};
 use serde_json::Value;
 
 use crate::api::{TxInfo, TxStatus};
@@ -102,7 +102,7 @@ pub fn sign_and_submit(
     let (answer, hash) = client
         .submit_tx(&tx)
         .with_context(|| format!("submitting {} tx with nonce {nonce}", tx.body.kind()))?;
-    let expected = crypto::tx_hash(&genesis_hash, &tx);
+    let expected = signing::tx_hash(&genesis_hash, &tx);
     if hash != expected {
         tracing::warn!(%hash, %expected, "the node reports a different tx hash than computed locally");
     }
@@ -160,7 +160,7 @@ pub fn inclusion_report(info: &TxInfo) -> String {
 mod tests {
     use super::*;
     use crate::fake_node::FakeNode;
-    use bwchain::types::{Account, Tx};
+    use bwchain_core::primitives::{Account, Tx};
     use serde_json::json;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::{Arc, Mutex};
@@ -187,10 +187,10 @@ mod tests {
                         let error = "wrong nonce: expected 5, found 13";
                         return (400, json!({ "error": error }).to_string());
                     }
-                    if !crypto::verify_tx_signature(&GENESIS, &tx) {
+                    if !signing::verify_tx_signature(&GENESIS, &tx) {
                         return (400, json!({"error": "bad signature"}).to_string());
                     }
-                    let hash = crypto::tx_hash(&GENESIS, &tx);
+                    let hash = signing::tx_hash(&GENESIS, &tx);
                     seen.lock().unwrap().push(tx);
                     (202, json!({ "hash": hash }).to_string())
                 }
@@ -228,7 +228,7 @@ mod tests {
         let (answer, hash) = sign_and_submit(&client, &alice, None, transfer).unwrap();
         let tx = seen.lock().unwrap()[0].clone();
         assert_eq!(tx.nonce, 5, "next_nonce from the node");
-        assert_eq!(hash, crypto::tx_hash(&GENESIS, &tx));
+        assert_eq!(hash, signing::tx_hash(&GENESIS, &tx));
         assert_eq!(answer["hash"], hash.to_hex());
 
         let (value, info) = wait_for_inclusion(

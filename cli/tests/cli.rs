@@ -5,9 +5,9 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use bwchain::crypto::{self, KeyFile, Keypair};
-use bwchain::genesis::{ChainSpec, Genesis};
-use bwchain::types::Receipt;
+use bwchain_core::genesis::ChainSpec;
+use bwchain_core::primitives::signing::{self, KeyFile, Keypair};
+use bwchain_core::primitives::Receipt;
 
 fn bwchain(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_bwchain"))
@@ -65,13 +65,13 @@ fn keygen_dev_prints_the_dev_key_file() {
     let output = bwchain(&["keygen", "--dev", "alice"]);
     assert!(output.status.success(), "{}", stderr(&output));
     let keypair = KeyFile::parse(&stdout(&output)).unwrap();
-    let genesis = Genesis::from_file(&repo_genesis()).unwrap();
+    let genesis = bwchain_node::files::read_genesis(&repo_genesis()).unwrap();
     assert_eq!(keypair.account(), genesis.authorities[0]);
 }
 
 #[test]
 fn receipt_offline_with_a_genesis_file() {
-    let genesis_hash = ChainSpec::new(Genesis::from_file(&repo_genesis()).unwrap())
+    let genesis_hash = ChainSpec::new(bwchain_node::files::read_genesis(&repo_genesis()).unwrap())
         .unwrap()
         .genesis_hash();
     let output = bwchain(&[
@@ -94,7 +94,7 @@ fn receipt_offline_with_a_genesis_file() {
     assert_eq!(receipt.provider, Keypair::dev("bob").account());
     assert_eq!(receipt.consumer, Keypair::dev("carol").account());
     assert_eq!((receipt.session, receipt.bytes), (7, 1_048_576));
-    assert!(crypto::verify_receipt(&genesis_hash, &receipt));
+    assert!(signing::verify_receipt(&genesis_hash, &receipt));
 
     // The same receipt from an explicit genesis hash, written to a file.
     let dir = tempfile::tempdir().unwrap();

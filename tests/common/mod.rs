@@ -10,9 +10,9 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use bwchain::crypto::Keypair;
-use bwchain::genesis::{ChainSpec, Genesis};
-use bwchain::types::Hash;
+use bwchain_core::genesis::{ChainSpec, Genesis};
+use bwchain_core::primitives::signing::Keypair;
+use bwchain_core::primitives::Hash;
 use serde_json::Value;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_bwchain");
@@ -61,8 +61,8 @@ impl TestChain {
             .prefix("bwchain-e2e-")
             .tempdir()
             .expect("temp dir");
-        let now = bwchain::node::now_ms();
-        let mut genesis = Genesis::dev(now - now % 1000);
+        let now = bwchain_node::clock::now_ms();
+        let mut genesis = bwchain_core::genesis::presets::dev_at(now - now % 1000);
         genesis.chain_id = "bwchain-e2e".into();
         genesis.block_time_ms = BLOCK_TIME_MS;
         adjust(&mut genesis);

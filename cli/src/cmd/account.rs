@@ -1,7 +1,7 @@
 //! `bwchain account`: an account's balance, nonce and device flag.
 
 use anyhow::Result;
-use bwchain::types::Account;
+use bwchain_core::primitives::Account;
 
 use crate::api::AccountInfo;
 use crate::args::{parse_account, ClientArgs};

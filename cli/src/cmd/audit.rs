@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
-use bwchain::genesis::{ChainSpec, Genesis};
-use bwchain::store::Store;
+use bwchain_core::genesis::{ChainSpec, Genesis};
+use bwchain_node::store::Store;
 
 /// Re-execute the stored chain of a stopped node from genesis: every block,
 /// signature and state root, the stored state, and the supply invariant
@@ -32,7 +32,7 @@ pub fn run(args: AuditArgs) -> anyhow::Result<()> {
             .context("the data directory holds no genesis; pass --genesis")
     };
     let genesis = match &args.genesis {
-        Some(path) => Genesis::from_file(path)?,
+        Some(path) => bwchain_node::files::read_genesis(path)?,
         None => {
             let store = Store::open_existing(&args.data)?;
             stored_genesis(&store)?
@@ -42,7 +42,7 @@ pub fn run(args: AuditArgs) -> anyhow::Result<()> {
     let spec = ChainSpec::new(genesis)?;
     let store = Store::open(&args.data, &spec)
         .with_context(|| format!("cannot open {}", args.data.display()))?;
-    let report = bwchain::audit::audit(&store, &spec).context("audit FAILED")?;
+    let report = bwchain_node::audit::audit(&store, &spec).context("audit FAILED")?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

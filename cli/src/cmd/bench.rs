@@ -22,12 +22,16 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use bwchain::crypto::{self, Keypair};
-use bwchain::genesis::{Balances, ChainSpec, Genesis, MAX_BLOCK_BYTES, RECEIPT_ENCODED_BYTES};
-use bwchain::mempool::MempoolLimits;
-use bwchain::node::{now_ms, Node, NodeConfig};
-use bwchain::p2p::net::NetConfig;
-use bwchain::types::{Hash, Tx, TxBody};
+use bwchain_core::genesis::{Balances, ChainSpec, Genesis, MAX_BLOCK_BYTES, RECEIPT_ENCODED_BYTES};
+use bwchain_core::mempool::MempoolLimits;
+use bwchain_core::primitives::{
+    hash,
+    signing::{self, Keypair},
+};
+use bwchain_core::primitives::{Hash, Tx, TxBody};
+use bwchain_node::chain::{Node, NodeConfig};
+use bwchain_node::clock::now_ms;
+use bwchain_node::net::NetConfig;
 use serde::Serialize;
 
 /// Measure included receipts per second against this machine's raw limits.
@@ -110,9 +114,9 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let claims_total = target_receipts.div_ceil(per_claim).max(1);
 
     let devices: Vec<Keypair> = (0..args.devices)
-        .map(|i| Keypair::from_seed(crypto::sha256(format!("bench-device-{i}").as_bytes()).0))
+        .map(|i| Keypair::from_seed(hash::sha256(format!("bench-device-{i}").as_bytes()).0))
         .collect();
-    let authority = Keypair::from_seed(crypto::sha256(b"bench-authority").0);
+    let authority = Keypair::from_seed(hash::sha256(b"bench-authority").0);
     let genesis = bench_genesis(&authority, &devices, per_claim, args.block_time_ms)?;
     let spec = ChainSpec::new(genesis)?;
     let genesis_hash = spec.genesis_hash();
@@ -219,7 +223,7 @@ fn raw_batch_verify_rate(cores: usize, duration: Duration) -> f64 {
     use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
     const BATCH: usize = 256;
     let keys: Vec<SigningKey> = (0..BATCH)
-        .map(|i| SigningKey::from_bytes(&crypto::sha256(format!("raw-{i}").as_bytes()).0))
+        .map(|i| SigningKey::from_bytes(&hash::sha256(format!("raw-{i}").as_bytes()).0))
         .collect();
     let messages: Vec<Vec<u8>> = (0..BATCH)
         .map(|i| format!("message {i}").into_bytes())
@@ -258,7 +262,7 @@ fn raw_sled_write_rate(duration: Duration) -> Result<f64> {
     while start.elapsed() < duration {
         let mut batch = sled::Batch::default();
         for _ in 0..1000 {
-            let key = crypto::sha256(&written.to_le_bytes());
+            let key = hash::sha256(&written.to_le_bytes());
             batch.insert(&key.0[..], &[7u8; 48][..]);
             written += 1;
         }
@@ -275,7 +279,7 @@ fn bench_genesis(
     block_time_ms: u64,
 ) -> Result<Genesis> {
     let now = now_ms();
-    let mut genesis = Genesis::dev(now - now % block_time_ms.max(1));
+    let mut genesis = bwchain_core::genesis::presets::dev_at(now - now % block_time_ms.max(1));
     genesis.chain_id = "bwchain-bench".into();
     genesis.block_time_ms = block_time_ms;
     genesis.authorities = vec![authority.account()];
@@ -344,7 +348,7 @@ fn sign_claims(
                                         nonce as u64,
                                         TxBody::Claim { receipts },
                                     );
-                                    (crypto::tx_hash(genesis_hash, &tx), tx)
+                                    (signing::tx_hash(genesis_hash, &tx), tx)
                                 })
                                 .collect::<Vec<_>>()
                         })
@@ -514,7 +518,7 @@ fn run_node_and_load(
         .context("node")?;
     let disk_after = node.store().size_on_disk()?;
     eprintln!("auditing the chain...");
-    let (audit, state_writes) = match bwchain::audit::audit(node.store(), &spec) {
+    let (audit, state_writes) = match bwchain_node::audit::audit(node.store(), &spec) {
         Ok(report) => (
             format!(
                 "OK: {} blocks replayed, supply {} = genesis {} + minted {}",

@@ -4,7 +4,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use anyhow::Result;
-use bwchain::types::Hash;
+use bwchain_core::primitives::Hash;
 
 use crate::api::Block;
 use crate::args::ClientArgs;
@@ -134,7 +134,7 @@ pub fn render(block: &Block) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bwchain::crypto::Keypair;
+    use bwchain_core::primitives::signing::Keypair;
     use serde_json::json;
 
     #[test]
@@ -160,9 +160,9 @@ mod tests {
         let tx = alice.sign_tx(
             &genesis,
             0,
-            bwchain::types::TxBody::Transfer { to: bob, amount: 5 },
+            bwchain_core::primitives::TxBody::Transfer { to: bob, amount: 5 },
         );
-        let tx_hash = bwchain::crypto::tx_hash(&genesis, &tx);
+        let tx_hash = bwchain_core::primitives::signing::tx_hash(&genesis, &tx);
         let mut tx_json = serde_json::to_value(&tx).unwrap();
         tx_json["hash"] = json!(tx_hash);
         let block: Block = serde_json::from_value(json!({

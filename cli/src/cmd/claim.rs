@@ -4,8 +4,8 @@ use std::io::{IsTerminal as _, Read as _};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, ensure, Context as _, Result};
-use bwchain::crypto::{self, Keypair};
-use bwchain::types::{Receipt, TxBody};
+use bwchain_core::primitives::signing::{self, Keypair};
+use bwchain_core::primitives::{Receipt, TxBody};
 use serde_json::Value;
 
 use crate::args::parse_key;
@@ -54,7 +54,7 @@ pub fn run(args: ClaimArgs) -> Result<()> {
         // The node would refuse these too; checking here names the receipt.
         for (index, receipt) in receipts.iter().enumerate() {
             ensure!(
-                crypto::verify_receipt(genesis_hash, receipt),
+                signing::verify_receipt(genesis_hash, receipt),
                 "receipt {} (consumer {}, session {}) has no valid consumer signature \
                  for this chain (genesis {genesis_hash}); was it signed for another chain?",
                 index + 1,
@@ -135,7 +135,7 @@ pub fn parse_receipts(text: &str) -> Result<Vec<Receipt>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bwchain::types::Hash;
+    use bwchain_core::primitives::Hash;
 
     fn receipts(n: u64) -> Vec<Receipt> {
         let provider = Keypair::dev("bob").account();

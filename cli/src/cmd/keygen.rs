@@ -6,7 +6,7 @@ use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, ensure, Context as _, Result};
-use bwchain::crypto::{KeyFile, Keypair};
+use bwchain_core::primitives::signing::{KeyFile, Keypair};
 
 /// Only the owner may read a key file: it holds the secret seed.
 pub const KEY_FILE_MODE: u32 = 0o600;
@@ -39,7 +39,7 @@ pub fn run(args: KeygenArgs) -> Result<()> {
             ensure!(!name.is_empty(), "--dev needs a name, e.g. --dev alice");
             Keypair::dev(name)
         }
-        None => Keypair::generate(),
+        None => bwchain_node::files::generate_key(),
     };
     let text = serde_json::to_string_pretty(&KeyFile::from_keypair(&keypair))?;
     match &args.out {

@@ -3,11 +3,11 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
-use bwchain::crypto::{KeyFile, Keypair};
-use bwchain::genesis::{ChainSpec, Genesis};
-use bwchain::mempool::MempoolLimits;
-use bwchain::node::{Node, NodeConfig};
-use bwchain::p2p::net::NetConfig;
+use bwchain_core::genesis::{ChainSpec, Genesis};
+use bwchain_core::mempool::MempoolLimits;
+use bwchain_core::primitives::signing::{KeyFile, Keypair};
+use bwchain_node::chain::{Node, NodeConfig};
+use bwchain_node::net::NetConfig;
 
 /// The repo's dev genesis, built into the binary so `node --dev` runs anywhere.
 pub const DEV_GENESIS: &str = include_str!("../../../genesis.json");
@@ -48,10 +48,10 @@ pub struct NodeArgs {
     #[arg(long = "peer", value_name = "HOST:PORT")]
     pub peers: Vec<String>,
     /// Most peers connected at once.
-    #[arg(long, value_name = "N", default_value_t = bwchain::p2p::net::DEFAULT_MAX_PEERS)]
+    #[arg(long, value_name = "N", default_value_t = bwchain_node::net::DEFAULT_MAX_PEERS)]
     pub max_peers: usize,
     /// Most pending transactions the mempool holds.
-    #[arg(long, value_name = "N", default_value_t = bwchain::mempool::DEFAULT_MAX_TXS)]
+    #[arg(long, value_name = "N", default_value_t = bwchain_core::mempool::DEFAULT_MAX_TXS)]
     pub mempool_max_txs: usize,
 }
 
@@ -66,7 +66,7 @@ pub fn run(args: NodeArgs) -> anyhow::Result<()> {
         let Some(path) = &args.genesis else {
             bail!("--genesis FILE is required (or use --dev for the dev chain)");
         };
-        let genesis = Genesis::from_file(path)?;
+        let genesis = bwchain_node::files::read_genesis(path)?;
         let keypair = match &args.key {
             Some(path) => {
                 let text = std::fs::read_to_string(path)

@@ -3,9 +3,9 @@
 use std::path::PathBuf;
 
 use anyhow::{ensure, Context as _, Result};
-use bwchain::crypto::Keypair;
-use bwchain::genesis::{ChainSpec, Genesis};
-use bwchain::types::{Account, Hash};
+use bwchain_core::genesis::ChainSpec;
+use bwchain_core::primitives::signing::Keypair;
+use bwchain_core::primitives::{Account, Hash};
 
 use crate::args::{parse_account, parse_key, RpcArgs};
 
@@ -83,7 +83,7 @@ fn genesis_hash(args: &ReceiptArgs) -> Result<Hash> {
 
 /// The genesis hash of the chain a genesis file describes.
 pub fn genesis_hash_from_file(path: &std::path::Path) -> Result<Hash> {
-    let genesis = Genesis::from_file(path)?;
+    let genesis = bwchain_node::files::read_genesis(path)?;
     let spec =
         ChainSpec::new(genesis).with_context(|| format!("genesis file {}", path.display()))?;
     Ok(spec.genesis_hash())

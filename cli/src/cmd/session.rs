@@ -1,7 +1,7 @@
 //! `bwchain session`: the bytes credited so far in one session.
 
 use anyhow::Result;
-use bwchain::types::Account;
+use bwchain_core::primitives::Account;
 
 use crate::api::SessionInfo;
 use crate::args::{parse_account, ClientArgs};

@@ -8,9 +8,9 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, ensure, Context as _, Result};
-use bwchain::crypto::{KeyFile, Keypair};
-use bwchain::genesis::{Balances, ChainSpec, Genesis};
-use bwchain::types::Account;
+use bwchain_core::genesis::{Balances, ChainSpec, Genesis};
+use bwchain_core::primitives::signing::{KeyFile, Keypair};
+use bwchain_core::primitives::Account;
 
 use super::keygen::write_key_file;
 
@@ -106,10 +106,14 @@ pub fn run(args: TestnetArgs) -> Result<()> {
     check_ports(args.base_port, args.rpc_base_port, n)?;
     let exe = std::env::current_exe().context("cannot find the path of this binary")?;
 
-    let authorities: Vec<Keypair> = (0..n).map(|_| Keypair::generate()).collect();
-    let devices: Vec<Keypair> = (0..args.devices).map(|_| Keypair::generate()).collect();
+    let authorities: Vec<Keypair> = (0..n)
+        .map(|_| bwchain_node::files::generate_key())
+        .collect();
+    let devices: Vec<Keypair> = (0..args.devices)
+        .map(|_| bwchain_node::files::generate_key())
+        .collect();
     let genesis_time_ms = args.genesis_time_ms.unwrap_or_else(|| {
-        let now = bwchain::node::now_ms();
+        let now = bwchain_node::clock::now_ms();
         now - now % 1000
     });
     let genesis = testnet_genesis(&authorities, &devices, args.block_time_ms, genesis_time_ms);
@@ -161,7 +165,7 @@ fn testnet_genesis(
     block_time_ms: u64,
     genesis_time_ms: u64,
 ) -> Genesis {
-    let mut genesis = Genesis::dev(genesis_time_ms);
+    let mut genesis = bwchain_core::genesis::presets::dev_at(genesis_time_ms);
     genesis.chain_id = format!("bwchain-testnet-{}", authorities.len());
     genesis.block_time_ms = block_time_ms;
     genesis.authorities = authorities.iter().map(Keypair::account).collect();
@@ -633,8 +637,12 @@ mod tests {
 
     #[test]
     fn genesis_is_valid_with_every_key_funded() {
-        let authorities: Vec<Keypair> = (0..3).map(|_| Keypair::generate()).collect();
-        let devices: Vec<Keypair> = (0..2).map(|_| Keypair::generate()).collect();
+        let authorities: Vec<Keypair> = (0..3)
+            .map(|_| bwchain_node::files::generate_key())
+            .collect();
+        let devices: Vec<Keypair> = (0..2)
+            .map(|_| bwchain_node::files::generate_key())
+            .collect();
         let genesis = testnet_genesis(&authorities, &devices, 500, 1_767_225_600_000);
         assert_eq!(genesis.chain_id, "bwchain-testnet-3");
         assert_eq!(genesis.block_time_ms, 500);
@@ -647,7 +655,7 @@ mod tests {
             AUTHORITY_BALANCE
         );
         assert_eq!(genesis.balances.0[&devices[1].account()], DEVICE_BALANCE);
-        let dev = Genesis::dev(0);
+        let dev = bwchain_core::genesis::presets::dev_at(0);
         assert_eq!(genesis.block_reward, dev.block_reward);
         assert_eq!(
             genesis.device_capacity_bytes_per_sec,
@@ -686,7 +694,9 @@ mod tests {
             exe: "/opt/bw chain/bwchain".into(),
             dir: "/tmp/net".into(),
             chain_id: "bwchain-testnet-3".into(),
-            authorities: (0..3).map(|_| Keypair::generate().account()).collect(),
+            authorities: (0..3)
+                .map(|_| bwchain_node::files::generate_key().account())
+                .collect(),
             base_port: 9700,
             rpc_base_port: 8700,
         };

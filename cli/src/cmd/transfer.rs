@@ -1,8 +1,8 @@
 //! `bwchain transfer`: move tokens to another account.
 
 use anyhow::Result;
-use bwchain::crypto::Keypair;
-use bwchain::types::{Account, TxBody};
+use bwchain_core::primitives::signing::Keypair;
+use bwchain_core::primitives::{Account, TxBody};
 
 use crate::args::{parse_account, parse_key};
 use crate::submit::{self, SubmitArgs};

@@ -1,7 +1,7 @@
 //! `bwchain tx`: a transaction's status, contents and outcome.
 
 use anyhow::Result;
-use bwchain::types::{Hash, TxBody};
+use bwchain_core::primitives::{Hash, TxBody};
 
 use crate::api::{TxInfo, TxStatus};
 use crate::args::ClientArgs;
@@ -75,7 +75,7 @@ pub fn render(info: &TxInfo) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bwchain::crypto::Keypair;
+    use bwchain_core::primitives::signing::Keypair;
     use serde_json::json;
 
     #[test]

@@ -1,0 +1,368 @@
+//! Pending transactions: per sender in nonce order, bounded in count, bytes
+//! and per sender. Pure bookkeeping: the node checks a transaction's
+//! signatures and validity against the head state before inserting it.
+
+use std::collections::{BTreeMap, HashMap};
+
+use crate::primitives::{Account, Hash, Tx, TxBody};
+
+/// Default cap on pending transactions.
+pub const DEFAULT_MAX_TXS: usize = 100_000;
+/// Default cap on the approximate encoded size of all pending transactions.
+/// 64 MiB keeps a flooded node's memory bounded.
+pub const DEFAULT_MAX_BYTES: usize = 64 * 1024 * 1024;
+/// Default cap on pending transactions from one sender, so one sender cannot
+/// fill the pool.
+pub const DEFAULT_MAX_PER_SENDER: usize = 1_024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MempoolLimits {
+    pub max_txs: usize,
+    pub max_bytes: usize,
+    pub max_per_sender: usize,
+}
+
+impl Default for MempoolLimits {
+    fn default() -> Self {
+        Self {
+            max_txs: DEFAULT_MAX_TXS,
+            max_bytes: DEFAULT_MAX_BYTES,
+            max_per_sender: DEFAULT_MAX_PER_SENDER,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MempoolError {
+    #[error("mempool full: {limit} pending transactions; try again after the next block")]
+    Full { limit: usize },
+    #[error(
+        "mempool full: pending transactions exceed {limit} bytes; try again after the next block"
+    )]
+    FullBytes { limit: usize },
+    #[error("too many pending transactions from {sender}: at most {limit}")]
+    SenderFull { sender: Account, limit: usize },
+    #[error("wrong nonce: expected {expected}, found {found}")]
+    WrongNonce { expected: u64, found: u64 },
+}
+
+/// Approximate encoded size of a transaction, for the byte bound.
+pub fn approx_size(tx: &Tx) -> usize {
+    const FIXED: usize = 32 + 8 + 4 + 64;
+    match &tx.body {
+        TxBody::Claim { receipts } => FIXED + 8 + receipts.len() * 144,
+        TxBody::Transfer { .. } => FIXED + 40,
+        TxBody::SetDevice { .. } => FIXED + 33,
+    }
+}
+
+/// Approximate encoded size of a block, for reply size limits.
+pub fn approx_block_size(block: &crate::primitives::Block) -> usize {
+    const HEADER_AND_SIGNATURE: usize = 8 * 3 + 32 * 4 + 64 + 8;
+    HEADER_AND_SIGNATURE + block.txs.iter().map(approx_size).sum::<usize>()
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    tx: Tx,
+    hash: Hash,
+    seq: u64,
+    size: usize,
+}
+
+/// The pool. Transactions leave it in arrival order; because each sender's
+/// nonces must arrive consecutively, that is also nonce order per sender.
+#[derive(Debug, Default)]
+pub struct Mempool {
+    limits: MempoolLimits,
+    by_sender: HashMap<Account, BTreeMap<u64, Entry>>,
+    by_hash: HashMap<Hash, (Account, u64)>,
+    by_seq: BTreeMap<u64, Hash>,
+    next_seq: u64,
+    bytes: usize,
+}
+
+impl Mempool {
+    pub fn new(limits: MempoolLimits) -> Self {
+        Self {
+            limits,
+            ..Self::default()
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_hash.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_hash.is_empty()
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    pub fn contains(&self, hash: &Hash) -> bool {
+        self.by_hash.contains_key(hash)
+    }
+
+    pub fn get(&self, hash: &Hash) -> Option<&Tx> {
+        let (sender, nonce) = self.by_hash.get(hash)?;
+        self.by_sender
+            .get(sender)?
+            .get(nonce)
+            .map(|entry| &entry.tx)
+    }
+
+    /// The nonce the sender's next transaction must carry, given the nonce
+    /// recorded in the head state.
+    pub fn next_nonce(&self, sender: &Account, state_nonce: u64) -> u64 {
+        match self
+            .by_sender
+            .get(sender)
+            .and_then(|txs| txs.last_key_value())
+        {
+            Some((last, _)) if *last >= state_nonce => last + 1,
+            _ => state_nonce,
+        }
+    }
+
+    /// Adds a checked transaction. `state_nonce` is the sender's nonce in the
+    /// head state; the transaction must carry the sender's next nonce.
+    pub fn insert(&mut self, tx: Tx, hash: Hash, state_nonce: u64) -> Result<(), MempoolError> {
+        let expected = self.next_nonce(&tx.from, state_nonce);
+        if tx.nonce != expected {
+            return Err(MempoolError::WrongNonce {
+                expected,
+                found: tx.nonce,
+            });
+        }
+        if self.len() >= self.limits.max_txs {
+            return Err(MempoolError::Full {
+                limit: self.limits.max_txs,
+            });
+        }
+        let size = approx_size(&tx);
+        if self.bytes + size > self.limits.max_bytes {
+            return Err(MempoolError::FullBytes {
+                limit: self.limits.max_bytes,
+            });
+        }
+        let pending = self.by_sender.get(&tx.from).map_or(0, BTreeMap::len);
+        if pending >= self.limits.max_per_sender {
+            return Err(MempoolError::SenderFull {
+                sender: tx.from,
+                limit: self.limits.max_per_sender,
+            });
+        }
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.bytes += size;
+        self.by_hash.insert(hash, (tx.from, tx.nonce));
+        self.by_seq.insert(seq, hash);
+        self.by_sender.entry(tx.from).or_default().insert(
+            tx.nonce,
+            Entry {
+                tx,
+                hash,
+                seq,
+                size,
+            },
+        );
+        Ok(())
+    }
+
+    /// Up to `max` transactions in arrival order, for a block.
+    pub fn candidates(&self, max: usize) -> Vec<(Hash, Tx)> {
+        self.by_seq
+            .values()
+            .take(max)
+            .filter_map(|hash| self.get(hash).map(|tx| (*hash, tx.clone())))
+            .collect()
+    }
+
+    fn remove_entry(&mut self, sender: &Account, nonce: u64) -> Option<Entry> {
+        let txs = self.by_sender.get_mut(sender)?;
+        let entry = txs.remove(&nonce)?;
+        if txs.is_empty() {
+            self.by_sender.remove(sender);
+        }
+        self.by_hash.remove(&entry.hash);
+        self.by_seq.remove(&entry.seq);
+        self.bytes -= entry.size;
+        Some(entry)
+    }
+
+    /// Drops a transaction that became invalid, and every later transaction
+    /// from its sender (their nonces can no longer line up). Returns the
+    /// hashes dropped.
+    pub fn remove_invalid(&mut self, hash: &Hash) -> Vec<Hash> {
+        let Some((sender, nonce)) = self.by_hash.get(hash).copied() else {
+            return Vec::new();
+        };
+        let later: Vec<u64> = self
+            .by_sender
+            .get(&sender)
+            .map(|txs| txs.range(nonce..).map(|(n, _)| *n).collect())
+            .unwrap_or_default();
+        later
+            .into_iter()
+            .filter_map(|n| self.remove_entry(&sender, n).map(|entry| entry.hash))
+            .collect()
+    }
+
+    /// Removes and returns all of a sender's pending transactions, in nonce
+    /// order (to re-admit them behind others after a reorg).
+    pub fn take_sender(&mut self, sender: &Account) -> Vec<(Hash, Tx)> {
+        let nonces: Vec<u64> = self
+            .by_sender
+            .get(sender)
+            .map(|txs| txs.keys().copied().collect())
+            .unwrap_or_default();
+        nonces
+            .into_iter()
+            .filter_map(|nonce| self.remove_entry(sender, nonce))
+            .map(|entry| (entry.hash, entry.tx))
+            .collect()
+    }
+
+    /// Drops the sender's transactions whose nonce the head state has passed
+    /// (included, or replaced by an included one).
+    pub fn prune_sender(&mut self, sender: &Account, state_nonce: u64) {
+        let stale: Vec<u64> = self
+            .by_sender
+            .get(sender)
+            .map(|txs| txs.range(..state_nonce).map(|(n, _)| *n).collect())
+            .unwrap_or_default();
+        for nonce in stale {
+            self.remove_entry(sender, nonce);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::primitives::signing::Keypair;
+    use crate::primitives::{Signature, TxBody};
+
+    fn tx(sender: &Keypair, nonce: u64) -> (Tx, Hash) {
+        let tx = Tx {
+            from: sender.account(),
+            nonce,
+            body: TxBody::Transfer {
+                to: Account([9; 32]),
+                amount: 1,
+            },
+            signature: Signature([0; 64]),
+        };
+        let mut hash = [0u8; 32];
+        hash[..32].copy_from_slice(&sender.account().0);
+        hash[0] = nonce as u8;
+        hash[1] ^= 0x55;
+        (tx, Hash(hash))
+    }
+
+    #[test]
+    fn nonces_must_be_consecutive() {
+        let alice = Keypair::dev("alice");
+        let mut pool = Mempool::new(MempoolLimits::default());
+        let (t0, h0) = tx(&alice, 3);
+        assert_eq!(
+            pool.insert(t0.clone(), h0, 4),
+            Err(MempoolError::WrongNonce {
+                expected: 4,
+                found: 3
+            })
+        );
+        pool.insert(t0, h0, 3).unwrap();
+        assert_eq!(pool.next_nonce(&alice.account(), 3), 4);
+        let (t2, h2) = tx(&alice, 5);
+        assert!(matches!(
+            pool.insert(t2, h2, 3),
+            Err(MempoolError::WrongNonce { expected: 4, .. })
+        ));
+        assert_eq!(pool.len(), 1);
+    }
+
+    #[test]
+    fn limits_are_enforced() {
+        let alice = Keypair::dev("alice");
+        let bob = Keypair::dev("bob");
+        let limits = MempoolLimits {
+            max_txs: 3,
+            max_bytes: usize::MAX,
+            max_per_sender: 2,
+        };
+        let mut pool = Mempool::new(limits);
+        for nonce in 0..2 {
+            let (t, h) = tx(&alice, nonce);
+            pool.insert(t, h, 0).unwrap();
+        }
+        let (t, h) = tx(&alice, 2);
+        assert!(matches!(
+            pool.insert(t, h, 0),
+            Err(MempoolError::SenderFull { limit: 2, .. })
+        ));
+        let (t, h) = tx(&bob, 0);
+        pool.insert(t, h, 0).unwrap();
+        let (t, h) = tx(&bob, 1);
+        assert_eq!(pool.insert(t, h, 0), Err(MempoolError::Full { limit: 3 }));
+
+        let mut small = Mempool::new(MempoolLimits {
+            max_bytes: 200,
+            ..MempoolLimits::default()
+        });
+        let (t, h) = tx(&alice, 0);
+        small.insert(t, h, 0).unwrap();
+        let (t, h) = tx(&alice, 1);
+        assert!(matches!(
+            small.insert(t, h, 0),
+            Err(MempoolError::FullBytes { .. })
+        ));
+    }
+
+    #[test]
+    fn candidates_in_arrival_order_and_removal() {
+        let alice = Keypair::dev("alice");
+        let bob = Keypair::dev("bob");
+        let mut pool = Mempool::new(MempoolLimits::default());
+        let (a0, ha0) = tx(&alice, 0);
+        let (b0, hb0) = tx(&bob, 0);
+        let (a1, ha1) = tx(&alice, 1);
+        let (a2, ha2) = tx(&alice, 2);
+        pool.insert(a0, ha0, 0).unwrap();
+        pool.insert(b0, hb0, 0).unwrap();
+        pool.insert(a1, ha1, 0).unwrap();
+        pool.insert(a2, ha2, 0).unwrap();
+        let order: Vec<Hash> = pool.candidates(10).into_iter().map(|(h, _)| h).collect();
+        assert_eq!(order, vec![ha0, hb0, ha1, ha2]);
+        assert_eq!(pool.candidates(2).len(), 2);
+
+        // a1 became invalid: a1 and a2 go, a0 stays.
+        let dropped = pool.remove_invalid(&ha1);
+        assert_eq!(dropped, vec![ha1, ha2]);
+        assert!(pool.contains(&ha0) && !pool.contains(&ha2));
+
+        // a0 was included: pruning by state nonce removes it.
+        pool.prune_sender(&alice.account(), 1);
+        assert!(!pool.contains(&ha0));
+        assert_eq!(pool.len(), 1);
+        assert_eq!(pool.next_nonce(&alice.account(), 1), 1);
+        pool.prune_sender(&bob.account(), 1);
+        assert!(pool.is_empty());
+        assert_eq!(pool.bytes(), 0);
+
+        let (a0, ha0) = tx(&alice, 0);
+        let (a1, ha1) = tx(&alice, 1);
+        pool.insert(a0, ha0, 0).unwrap();
+        pool.insert(a1, ha1, 0).unwrap();
+        let taken: Vec<Hash> = pool
+            .take_sender(&alice.account())
+            .into_iter()
+            .map(|(h, _)| h)
+            .collect();
+        assert_eq!(taken, vec![ha0, ha1]);
+        assert!(pool.is_empty());
+    }
+}

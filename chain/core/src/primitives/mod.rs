@@ -1,0 +1,20 @@
+//! The chain's vocabulary, lowest layer first (each module uses only those
+//! above it in this list):
+//! - [`bytes`](Hash): hashes, accounts and signatures with a hex text form;
+//! - [`codec`]: the bincode legacy layout and the bounded decoder;
+//! - [`hash`]: SHA-256, domain tags, Merkle roots;
+//! - types (re-exported here): receipts, transactions, headers, blocks, and
+//!   their sealed forms that carry their hash;
+//! - [`signing`]: the exact signed bytes, keys, strict verification, key files;
+//! - [`batch`]: many signatures verified at once on all cores.
+
+mod bytes;
+pub mod codec;
+pub mod hash;
+mod types;
+
+pub mod batch;
+pub mod signing;
+
+pub use bytes::{Account, Hash, HexError, Signature};
+pub use types::*;

@@ -1,0 +1,28 @@
+//! bwchain-node: the I/O shell around [`bwchain_core`].
+//!
+//! - [`store`]: sled storage, one atomic batch per block; the only writer of
+//!   the chain, reachable only from [`chain`].
+//! - [`chain`]: the chain service: admits transactions, produces blocks,
+//!   imports peers' blocks (fork choice, reorgs, sync), keeps the head.
+//! - [`net`]: the TCP peer transport (handshake, gossip, reconnection, bans).
+//! - [`rpc`]: the HTTP API (axum), one file per resource.
+//! - [`audit`]: replays a stored chain from genesis and checks every root
+//!   and the supply invariant.
+//! - [`clock`]: the system clock; the only place the node reads time.
+//! - [`files`]: genesis and key files on disk, and new random keys.
+//! - [`launch`]: wires store, chain service, network and HTTP API together:
+//!   the one place a node is started.
+//!
+//! [`sim`] (feature `sim`) runs many nodes on one seeded, simulated clock
+//! and network, for tests.
+
+pub mod audit;
+pub mod chain;
+pub mod clock;
+pub mod files;
+pub mod launch;
+pub mod net;
+pub mod rpc;
+#[cfg(feature = "sim")]
+pub mod sim;
+pub mod store;

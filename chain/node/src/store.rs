@@ -1,0 +1,519 @@
+//! sled storage. One tree; keys are prefixed by kind:
+//!
+//! | key                      | value                                    |
+//! |--------------------------|------------------------------------------|
+//! | `B` + block hash         | [`StoredBlock`]                          |
+//! | `H` + height (u64 BE)    | hash of the block at that height on the chosen chain |
+//! | `T` + tx hash            | [`TxLocation`]                           |
+//! | `U` + block hash         | the block's [`StateChange`]s (undo data), while it is not final |
+//! | `S` + bincode(StateKey)  | bincode(StateValue)                      |
+//! | `E` + proposer + slot    | [`Evidence`] of equivocation             |
+//! | `M` + name               | metadata: head, accumulator, genesis, last signed slot |
+//!
+//! Every block is committed with one atomic `apply_batch` (block, its state
+//! changes, tx index, head pointer, accumulator and the proposer's last
+//! signed slot together) followed by a flush, before anyone hears of the
+//! block. A crash therefore leaves the store at the previous block or the new
+//! one, never in between.
+
+use std::path::Path;
+
+use bincode::{Decode, Encode};
+
+use bwchain_core::execute::ExecutedBlock;
+use bwchain_core::genesis::{ChainSpec, Genesis};
+use bwchain_core::primitives::codec::{self, DecodeError};
+use bwchain_core::primitives::{Block, Hash, Header, Reward, SealedHeader, Signature, TxOutcome};
+use bwchain_core::state::{LtHash, StateChange, StateKey, StateValue, StateView, StorageError};
+
+const BLOCK: u8 = b'B';
+const HEIGHT: u8 = b'H';
+const TX: u8 = b'T';
+const UNDO: u8 = b'U';
+const STATE: u8 = b'S';
+const EVIDENCE: u8 = b'E';
+/// sled's page cache. Its default (1 GiB) is more than a node needs: the
+/// hot set is the devices and recent sessions.
+const CACHE_BYTES: u64 = 256 * 1024 * 1024;
+const META_HEAD: &[u8] = b"Mhead";
+const META_ACCUMULATOR: &[u8] = b"Maccumulator";
+const META_GENESIS: &[u8] = b"Mgenesis";
+const META_LAST_SIGNED_SLOT: &[u8] = b"Mlast_signed_slot";
+
+/// A block with what executing it produced, as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub struct StoredBlock {
+    pub block: Block,
+    pub tx_hashes: Vec<Hash>,
+    pub outcomes: Vec<TxOutcome>,
+    pub rewards: Vec<Reward>,
+    pub minted: u64,
+}
+
+impl StoredBlock {
+    pub fn hash(&self) -> Hash {
+        self.block.header.hash()
+    }
+}
+
+/// A chain move for [`Store::commit_update`].
+pub struct ChainUpdate<'a> {
+    /// Blocks leaving the chosen chain, highest first.
+    pub reverted: Vec<StoredBlock>,
+    /// Blocks joining it, lowest first; the last becomes the head.
+    pub added: Vec<(&'a SealedHeader, &'a Block, &'a ExecutedBlock)>,
+    /// The state entries that differ afterwards (`None` deletes).
+    pub state_writes: Vec<(StateKey, Option<StateValue>)>,
+    pub accumulator: &'a LtHash,
+    /// This node's last signed slot, when it proposed the added block.
+    pub signed_slot: Option<u64>,
+    /// Whether to keep the added blocks' undo data: only blocks that are
+    /// not final yet can ever be reverted.
+    pub keep_undo: bool,
+}
+
+/// Two distinct headers signed by one authority for one slot.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub struct Evidence {
+    pub proposer: bwchain_core::primitives::Account,
+    pub slot: u64,
+    pub first: (Header, Signature),
+    pub second: (Header, Signature),
+}
+
+/// Where an included transaction is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode)]
+pub struct TxLocation {
+    pub block_hash: Hash,
+    pub height: u64,
+    pub index: u32,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open the data directory {path}: {source}")]
+    Open { path: String, source: sled::Error },
+    #[error("storage I/O error: {0}")]
+    Io(#[from] sled::Error),
+    #[error("corrupt store: {0}")]
+    Corrupt(String),
+    #[error("the data directory holds chain {found}, but the genesis file gives {expected}")]
+    WrongChain { expected: Hash, found: Hash },
+}
+
+impl From<DecodeError> for StoreError {
+    fn from(err: DecodeError) -> Self {
+        StoreError::Corrupt(err.to_string())
+    }
+}
+
+impl From<StoreError> for StorageError {
+    fn from(err: StoreError) -> Self {
+        StorageError(err.to_string())
+    }
+}
+
+fn key(prefix: u8, rest: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(1 + rest.len());
+    out.push(prefix);
+    out.extend_from_slice(rest);
+    out
+}
+
+fn state_key(state_key: &StateKey) -> Vec<u8> {
+    key(STATE, &codec::encode(state_key))
+}
+
+/// The node's store. Cheap to clone; all clones share one database.
+#[derive(Clone)]
+pub struct Store {
+    db: sled::Db,
+}
+
+impl Store {
+    /// Opens (or initializes with the genesis block) the store in `path`.
+    /// Refuses a data directory that belongs to another chain.
+    pub fn open(path: &Path, spec: &ChainSpec) -> Result<Self, StoreError> {
+        let store = Self::open_db(path)?;
+        match store.block_hash_at(0)? {
+            Some(found) if found != spec.genesis_hash() => Err(StoreError::WrongChain {
+                expected: spec.genesis_hash(),
+                found,
+            }),
+            Some(_) => {
+                store.head()?;
+                Ok(store)
+            }
+            None => {
+                store.init_genesis(spec)?;
+                Ok(store)
+            }
+        }
+    }
+
+    fn open_db(path: &Path) -> Result<Self, StoreError> {
+        let db = sled::Config::new()
+            .path(path)
+            .cache_capacity(CACHE_BYTES)
+            .open()
+            .map_err(|source| StoreError::Open {
+                path: path.display().to_string(),
+                source,
+            })?;
+        Ok(Self { db })
+    }
+
+    /// Opens a store that must already hold a chain, whatever its genesis.
+    pub fn open_existing(path: &Path) -> Result<Self, StoreError> {
+        if !path.join("conf").exists() {
+            return Err(StoreError::Corrupt(format!(
+                "{} holds no bwchain store",
+                path.display()
+            )));
+        }
+        let store = Self::open_db(path)?;
+        store.head()?;
+        Ok(store)
+    }
+
+    fn init_genesis(&self, spec: &ChainSpec) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        let genesis_hash = spec.genesis_hash();
+        let stored = StoredBlock {
+            block: Block {
+                header: spec.genesis_header.header().clone(),
+                signature: Signature::ZERO,
+                txs: Vec::new(),
+            },
+            tx_hashes: Vec::new(),
+            outcomes: Vec::new(),
+            rewards: Vec::new(),
+            minted: 0,
+        };
+        batch.insert(key(BLOCK, &genesis_hash.0), codec::encode(&stored));
+        batch.insert(key(HEIGHT, &0u64.to_be_bytes()), &genesis_hash.0);
+        for (state_key_, value) in spec.genesis_state.entries() {
+            batch.insert(state_key(state_key_), codec::encode(value));
+        }
+        let accumulator = spec
+            .genesis_state
+            .accumulator()
+            .map_err(|err| StoreError::Corrupt(err.0))?;
+        batch.insert(META_ACCUMULATOR, accumulator.to_bytes());
+        batch.insert(META_HEAD, &genesis_hash.0);
+        batch.insert(
+            META_GENESIS,
+            serde_json::to_vec(&spec.genesis).expect("genesis serializes"),
+        );
+        self.db.apply_batch(batch)?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// The genesis the store was created with.
+    pub fn stored_genesis(&self) -> Result<Option<Genesis>, StoreError> {
+        let Some(bytes) = self.db.get(META_GENESIS)? else {
+            return Ok(None);
+        };
+        let genesis: Genesis = serde_json::from_slice(&bytes)
+            .map_err(|err| StoreError::Corrupt(format!("stored genesis: {err}")))?;
+        Ok(Some(genesis))
+    }
+
+    /// Commits a block on top of the current head, atomically and durably.
+    /// `signed_slot` is recorded as this node's last signed slot when it
+    /// proposed the block.
+    pub fn commit_block(
+        &self,
+        header: &SealedHeader,
+        block: &Block,
+        executed: &ExecutedBlock,
+        signed_slot: Option<u64>,
+        keep_undo: bool,
+    ) -> Result<(), StoreError> {
+        let writes = executed
+            .changes
+            .iter()
+            .map(|change| (change.key, change.after.clone()))
+            .collect();
+        self.commit_update(ChainUpdate {
+            reverted: Vec::new(),
+            added: vec![(header, block, executed)],
+            state_writes: writes,
+            accumulator: &executed.accumulator,
+            signed_slot,
+            keep_undo,
+        })
+    }
+
+    /// Drops the undo data of blocks that became final. Not flushed: losing
+    /// this in a crash only leaves garbage behind.
+    pub fn forget_undo(&self, block_hashes: &[Hash]) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        for hash in block_hashes {
+            batch.remove(key(UNDO, &hash.0));
+        }
+        self.db.apply_batch(batch)?;
+        Ok(())
+    }
+
+    /// Moves the chosen chain: reverts the top blocks in `update.reverted`,
+    /// adds `update.added` in order and writes the resulting state, all in
+    /// one atomic batch, flushed before returning. A crash leaves either the
+    /// old chain or the new one.
+    pub fn commit_update(&self, update: ChainUpdate<'_>) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        for reverted in &update.reverted {
+            for tx_hash in &reverted.tx_hashes {
+                batch.remove(key(TX, &tx_hash.0));
+            }
+            batch.remove(key(HEIGHT, &reverted.block.header.height.to_be_bytes()));
+        }
+        let mut head = None;
+        for (header, block, executed) in &update.added {
+            let hash = header.hash();
+            let stored = StoredBlock {
+                block: (*block).clone(),
+                tx_hashes: executed.tx_hashes.clone(),
+                outcomes: executed.outcomes.clone(),
+                rewards: executed.rewards.clone(),
+                minted: executed.minted,
+            };
+            batch.insert(key(BLOCK, &hash.0), codec::encode(&stored));
+            batch.insert(key(HEIGHT, &header.height.to_be_bytes()), &hash.0);
+            for (index, tx_hash) in executed.tx_hashes.iter().enumerate() {
+                let location = TxLocation {
+                    block_hash: hash,
+                    height: header.height,
+                    index: u32::try_from(index).expect("max_block_txs fits u32"),
+                };
+                batch.insert(key(TX, &tx_hash.0), codec::encode(&location));
+            }
+            if update.keep_undo {
+                batch.insert(key(UNDO, &hash.0), codec::encode(&executed.changes));
+            }
+            head = Some(hash);
+        }
+        for (state_key_, value) in &update.state_writes {
+            match value {
+                Some(value) => batch.insert(state_key(state_key_), codec::encode(value)),
+                None => batch.remove(state_key(state_key_)),
+            }
+        }
+        batch.insert(META_ACCUMULATOR, update.accumulator.to_bytes());
+        if let Some(head) = head {
+            batch.insert(META_HEAD, &head.0);
+        }
+        if let Some(slot) = update.signed_slot {
+            batch.insert(META_LAST_SIGNED_SLOT, &slot.to_be_bytes());
+        }
+        self.db.apply_batch(batch)?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// Records evidence of equivocation (kept forever; small and rare).
+    pub fn put_evidence(&self, evidence: &Evidence) -> Result<(), StoreError> {
+        let mut id = evidence.proposer.0.to_vec();
+        id.extend_from_slice(&evidence.slot.to_be_bytes());
+        self.db
+            .insert(key(EVIDENCE, &id), codec::encode(evidence))?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// All recorded equivocation evidence, by proposer and slot.
+    pub fn evidence(&self) -> Result<Vec<Evidence>, StoreError> {
+        self.db
+            .scan_prefix([EVIDENCE])
+            .map(|entry| {
+                let (_, bytes) = entry?;
+                codec::decode(&bytes).map_err(StoreError::from)
+            })
+            .collect()
+    }
+
+    pub fn head(&self) -> Result<SealedHeader, StoreError> {
+        let bytes = self
+            .db
+            .get(META_HEAD)?
+            .ok_or_else(|| StoreError::Corrupt("no head pointer".into()))?;
+        let hash = to_hash(&bytes)?;
+        let block = self
+            .block(&hash)?
+            .ok_or_else(|| StoreError::Corrupt(format!("head block {hash} is missing")))?;
+        Ok(SealedHeader::new(block.block.header))
+    }
+
+    pub fn block(&self, hash: &Hash) -> Result<Option<StoredBlock>, StoreError> {
+        let Some(bytes) = self.db.get(key(BLOCK, &hash.0))? else {
+            return Ok(None);
+        };
+        let stored: StoredBlock = codec::decode(&bytes)?;
+        // Recompute the digest on decode: a record must be the block it is filed under.
+        if stored.hash() != *hash {
+            return Err(StoreError::Corrupt(format!(
+                "block filed under {hash} hashes to {}",
+                stored.hash()
+            )));
+        }
+        Ok(Some(stored))
+    }
+
+    pub fn block_hash_at(&self, height: u64) -> Result<Option<Hash>, StoreError> {
+        self.db
+            .get(key(HEIGHT, &height.to_be_bytes()))?
+            .map(|bytes| to_hash(&bytes))
+            .transpose()
+    }
+
+    pub fn block_at(&self, height: u64) -> Result<Option<StoredBlock>, StoreError> {
+        match self.block_hash_at(height)? {
+            Some(hash) => self.block(&hash),
+            None => Ok(None),
+        }
+    }
+
+    pub fn tx_location(&self, tx_hash: &Hash) -> Result<Option<TxLocation>, StoreError> {
+        self.db
+            .get(key(TX, &tx_hash.0))?
+            .map(|bytes| codec::decode(&bytes).map_err(StoreError::from))
+            .transpose()
+    }
+
+    /// The state changes a block made (kept to undo it in a reorg).
+    pub fn undo(&self, block_hash: &Hash) -> Result<Option<Vec<StateChange>>, StoreError> {
+        self.db
+            .get(key(UNDO, &block_hash.0))?
+            .map(|bytes| codec::decode(&bytes).map_err(StoreError::from))
+            .transpose()
+    }
+
+    pub fn last_signed_slot(&self) -> Result<Option<u64>, StoreError> {
+        let Some(bytes) = self.db.get(META_LAST_SIGNED_SLOT)? else {
+            return Ok(None);
+        };
+        let array: [u8; 8] = bytes
+            .as_ref()
+            .try_into()
+            .map_err(|_| StoreError::Corrupt("last signed slot is not 8 bytes".into()))?;
+        Ok(Some(u64::from_be_bytes(array)))
+    }
+
+    /// Every state entry, in key order.
+    pub fn state_entries(
+        &self,
+    ) -> impl Iterator<Item = Result<(StateKey, StateValue), StoreError>> + '_ {
+        self.db.scan_prefix([STATE]).map(|entry| {
+            let (key_bytes, value_bytes) = entry?;
+            let key = codec::decode(&key_bytes[1..])?;
+            let value = codec::decode(&value_bytes)?;
+            Ok((key, value))
+        })
+    }
+
+    /// Overwrites one state entry outside any block: lets tests corrupt a
+    /// store to check that the audit notices.
+    #[cfg(test)]
+    pub(crate) fn put_state_for_test(
+        &self,
+        state_key_: StateKey,
+        value: StateValue,
+    ) -> Result<(), StoreError> {
+        self.db
+            .insert(state_key(&state_key_), codec::encode(&value))?;
+        Ok(())
+    }
+
+    /// Bytes the store occupies on disk.
+    pub fn size_on_disk(&self) -> Result<u64, StoreError> {
+        Ok(self.db.size_on_disk()?)
+    }
+}
+
+fn to_hash(bytes: &[u8]) -> Result<Hash, StoreError> {
+    let array: [u8; 32] = bytes.try_into().map_err(|_| {
+        StoreError::Corrupt(format!(
+            "expected a 32-byte hash, found {} bytes",
+            bytes.len()
+        ))
+    })?;
+    Ok(Hash(array))
+}
+
+impl StateView for Store {
+    fn get(&self, state_key_: &StateKey) -> Result<Option<StateValue>, StorageError> {
+        let Some(bytes) = self
+            .db
+            .get(state_key(state_key_))
+            .map_err(|err| StorageError(err.to_string()))?
+        else {
+            return Ok(None);
+        };
+        codec::decode(&bytes)
+            .map(Some)
+            .map_err(|err| StorageError(format!("corrupt state entry {state_key_:?}: {err}")))
+    }
+
+    fn accumulator(&self) -> Result<LtHash, StorageError> {
+        let bytes = self
+            .db
+            .get(META_ACCUMULATOR)
+            .map_err(|err| StorageError(err.to_string()))?
+            .ok_or_else(|| StorageError("no state accumulator".into()))?;
+        LtHash::from_bytes(&bytes).ok_or_else(|| StorageError("corrupt state accumulator".into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bwchain_core::consensus::build_block;
+    use bwchain_core::primitives::signing::Keypair;
+
+    #[test]
+    fn commit_reopen_and_wrong_chain() {
+        let dir = tempfile::tempdir().unwrap();
+        let alice = Keypair::dev("alice");
+        let mut genesis = bwchain_core::genesis::presets::dev_at(0);
+        genesis.block_time_ms = 100;
+        let spec = ChainSpec::new(genesis.clone()).unwrap();
+        {
+            let store = Store::open(dir.path(), &spec).unwrap();
+            assert_eq!(store.head().unwrap().hash(), spec.genesis_hash());
+            assert_eq!(
+                store.accumulator().unwrap().root(),
+                spec.genesis_state.root()
+            );
+            let parent = store.head().unwrap();
+            let built =
+                build_block(&spec, &parent, &store, alice.account(), 150, Vec::new()).unwrap();
+            store
+                .commit_block(
+                    &built.header,
+                    &built.sign(&alice),
+                    &built.executed,
+                    Some(1),
+                    false,
+                )
+                .unwrap();
+            assert_eq!(store.head().unwrap().height, 1);
+        }
+        let store = Store::open(dir.path(), &spec).unwrap();
+        let head = store.head().unwrap();
+        assert_eq!(head.height, 1);
+        assert_eq!(store.accumulator().unwrap().root(), head.state_root);
+        assert_eq!(store.last_signed_slot().unwrap(), Some(1));
+        assert_eq!(store.block_at(1).unwrap().unwrap().hash(), head.hash());
+        assert_eq!(store.stored_genesis().unwrap(), Some(genesis.clone()));
+        drop(store);
+
+        let mut other = genesis;
+        other.chain_id = "other".into();
+        let other = ChainSpec::new(other).unwrap();
+        assert!(matches!(
+            Store::open(dir.path(), &other),
+            Err(StoreError::WrongChain { .. })
+        ));
+    }
+}
