@@ -13,8 +13,8 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use bwchain::crypto::Keypair;
-use bwchain::types::{Signature, Tx, TxBody};
+use bwchain_core::primitives::signing::Keypair;
+use bwchain_core::primitives::{Signature, Tx, TxBody};
 use common::{NodeProcess, TestChain, BLOCK_TIME_MS, WAIT};
 use serde_json::{json, Map, Value};
 

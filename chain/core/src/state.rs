@@ -23,6 +23,7 @@
 //! and the root does not depend on the order entries were written in.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use bincode::{Decode, Encode};
 use serde::Serialize;
@@ -141,11 +142,62 @@ pub enum StateValue {
     Session(u64),
 }
 
-/// Errors reading the state from storage. The core does not know the store;
-/// this carries the store's message.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("storage error: {0}")]
-pub struct StorageError(pub String);
+impl StateValue {
+    /// The kind of record, for error messages.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            StateValue::Config(_) => "config",
+            StateValue::Supply(_) => "supply",
+            StateValue::Account(_) => "account",
+            StateValue::Device(_) => "device",
+            StateValue::Session(_) => "session",
+        }
+    }
+}
+
+/// Why the state could not be read. The core does not know the store: a
+/// store reports its own error as [`StorageError::Backend`], and gets it
+/// back by downcasting.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StorageError {
+    /// The store failed (I/O, or an entry it cannot decode).
+    #[error(transparent)]
+    Backend(Arc<dyn std::error::Error + Send + Sync>),
+    /// A state entry holds a record of another kind than its key says.
+    #[error("corrupt state: expected a {expected} record, found a {found} record")]
+    WrongRecord {
+        expected: &'static str,
+        found: &'static str,
+    },
+}
+
+impl StorageError {
+    pub fn backend(error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        StorageError::Backend(Arc::new(error))
+    }
+}
+
+/// Two backend errors are equal when they are the same error or say the same
+/// thing (errors of the store need not be comparable themselves).
+impl PartialEq for StorageError {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (StorageError::Backend(a), StorageError::Backend(b)) => {
+                Arc::ptr_eq(a, b) || a.to_string() == b.to_string()
+            }
+            (
+                StorageError::WrongRecord { expected, found },
+                StorageError::WrongRecord {
+                    expected: other_expected,
+                    found: other_found,
+                },
+            ) => expected == other_expected && found == other_found,
+            _ => false,
+        }
+    }
+}
+
+impl Eq for StorageError {}
 
 /// Read access to a state. Implemented by the in-memory [`MemState`] and by
 /// the node's sled store.
@@ -510,8 +562,11 @@ impl StateView for DiffView<'_> {
     }
 }
 
-fn mismatch(expected: &str, found: &StateValue) -> StorageError {
-    StorageError(format!("expected a {expected} record, found {found:?}"))
+fn mismatch(expected: &'static str, found: &StateValue) -> StorageError {
+    StorageError::WrongRecord {
+        expected,
+        found: found.kind(),
+    }
 }
 
 #[cfg(test)]

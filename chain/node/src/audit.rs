@@ -111,10 +111,7 @@ pub fn audit(store: &Store, spec: &ChainSpec) -> Result<AuditReport, AuditError>
     }
 
     // The stored state must be exactly the replayed one.
-    let stored_root = store
-        .accumulator()
-        .map_err(|err| AuditError::StateMismatch(err.0))?
-        .root();
+    let stored_root = store.accumulator().map_err(StoreError::from)?.root();
     if stored_root != state.root() || state.root() != state.recompute_root() {
         return Err(AuditError::StateMismatch(format!(
             "stored accumulator root {stored_root}, replayed root {}",
@@ -125,9 +122,7 @@ pub fn audit(store: &Store, spec: &ChainSpec) -> Result<AuditReport, AuditError>
     for entry in store.state_entries() {
         let (key, value) = entry?;
         stored_entries += 1;
-        let replayed = state
-            .get(&key)
-            .map_err(|err| AuditError::StateMismatch(err.0))?;
+        let replayed = state.get(&key).map_err(StoreError::from)?;
         if replayed.as_ref() != Some(&value) {
             return Err(AuditError::StateMismatch(format!(
                 "{key:?}: stored {value:?}, replayed {replayed:?}"

@@ -99,6 +99,10 @@ pub enum StoreError {
     Corrupt(String),
     #[error("the data directory holds chain {found}, but the genesis file gives {expected}")]
     WrongChain { expected: Hash, found: Hash },
+    /// Reading the state failed: carries the store's own error when it came
+    /// from here, or a state entry of the wrong kind.
+    #[error(transparent)]
+    State(#[from] StorageError),
 }
 
 impl From<DecodeError> for StoreError {
@@ -109,7 +113,7 @@ impl From<DecodeError> for StoreError {
 
 impl From<StoreError> for StorageError {
     fn from(err: StoreError) -> Self {
-        StorageError(err.to_string())
+        StorageError::backend(err)
     }
 }
 
@@ -195,10 +199,7 @@ impl Store {
         for (state_key_, value) in spec.genesis_state.entries() {
             batch.insert(state_key(state_key_), codec::encode(value));
         }
-        let accumulator = spec
-            .genesis_state
-            .accumulator()
-            .map_err(|err| StoreError::Corrupt(err.0))?;
+        let accumulator = spec.genesis_state.accumulator()?;
         batch.insert(META_ACCUMULATOR, accumulator.to_bytes());
         batch.insert(META_HEAD, &genesis_hash.0);
         batch.insert(
@@ -443,25 +444,23 @@ fn to_hash(bytes: &[u8]) -> Result<Hash, StoreError> {
 
 impl StateView for Store {
     fn get(&self, state_key_: &StateKey) -> Result<Option<StateValue>, StorageError> {
-        let Some(bytes) = self
-            .db
-            .get(state_key(state_key_))
-            .map_err(|err| StorageError(err.to_string()))?
-        else {
+        let Some(bytes) = self.db.get(state_key(state_key_)).map_err(StoreError::Io)? else {
             return Ok(None);
         };
         codec::decode(&bytes)
             .map(Some)
-            .map_err(|err| StorageError(format!("corrupt state entry {state_key_:?}: {err}")))
+            .map_err(|err| StoreError::Corrupt(format!("state entry {state_key_:?}: {err}")).into())
     }
 
     fn accumulator(&self) -> Result<LtHash, StorageError> {
         let bytes = self
             .db
             .get(META_ACCUMULATOR)
-            .map_err(|err| StorageError(err.to_string()))?
-            .ok_or_else(|| StorageError("no state accumulator".into()))?;
-        LtHash::from_bytes(&bytes).ok_or_else(|| StorageError("corrupt state accumulator".into()))
+            .map_err(StoreError::Io)?
+            .ok_or_else(|| StoreError::Corrupt("no state accumulator".into()))?;
+        LtHash::from_bytes(&bytes).ok_or_else(|| {
+            StoreError::Corrupt("the state accumulator does not decode".into()).into()
+        })
     }
 }
 

@@ -22,6 +22,9 @@ use crate::clock::now_ms;
 
 use tokio::sync::{mpsc, watch};
 
+mod ports;
+pub use ports::{AccountView, ApiBackend, ChainReader, PeerHandler, TxSubmitter};
+
 use crate::store::{ChainUpdate, Evidence, Store, StoreError, StoredBlock, TxLocation};
 use bwchain_core::consensus::{
     self, build_block, check_header, check_header_alone, verify_block_with, BlockError,
@@ -100,7 +103,7 @@ pub enum NodeError {
 
 impl From<StorageError> for NodeError {
     fn from(err: StorageError) -> Self {
-        NodeError::Store(StoreError::Corrupt(err.0))
+        NodeError::Store(err.into())
     }
 }
 
@@ -113,19 +116,13 @@ pub enum SubmitError {
     Mempool(#[from] MempoolError),
     #[error("already included in block {height}")]
     AlreadyIncluded { height: u64 },
-    #[error("storage error: {0}")]
-    Storage(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 impl From<StorageError> for SubmitError {
     fn from(err: StorageError) -> Self {
-        SubmitError::Storage(err.0)
-    }
-}
-
-impl From<StoreError> for SubmitError {
-    fn from(err: StoreError) -> Self {
-        SubmitError::Storage(err.to_string())
+        SubmitError::Store(err.into())
     }
 }
 

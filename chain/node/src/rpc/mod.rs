@@ -83,7 +83,7 @@ impl From<StorageError> for ApiError {
 impl From<SubmitError> for ApiError {
     fn from(err: SubmitError) -> Self {
         let status = match &err {
-            SubmitError::Invalid(TxError::Storage(_)) | SubmitError::Storage(_) => {
+            SubmitError::Invalid(TxError::Storage(_)) | SubmitError::Store(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
             SubmitError::Invalid(_) => StatusCode::BAD_REQUEST,
