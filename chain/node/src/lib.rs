@@ -13,7 +13,7 @@
 //! - [`launch`]: wires store, chain service, network and HTTP API together:
 //!   the one place a node is started.
 //!
-//! [`sim`] (feature `sim`) runs many nodes on one seeded, simulated clock
+//! [`sim`] (feature `testkit`) runs many nodes on one seeded, simulated clock
 //! and network, for tests.
 
 pub mod audit;
@@ -23,6 +23,6 @@ pub mod files;
 pub mod launch;
 pub mod net;
 pub mod rpc;
-#[cfg(feature = "sim")]
+#[cfg(feature = "testkit")]
 pub mod sim;
 pub mod store;
