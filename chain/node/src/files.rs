@@ -15,50 +15,50 @@ pub const KEY_FILE_MODE: u32 = 0o600;
 /// Why a genesis or key file could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum FileError {
-    #[error("cannot read {what} {path}: {source}")]
+    #[error("cannot read {what} {}: {error}", path.display())]
     Read {
         what: &'static str,
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
-    /// The genesis error names the field; the path is where it came from.
-    #[error("{source}")]
-    Genesis { path: PathBuf, source: GenesisError },
-    #[error("key file {path}: {source}")]
-    Key { path: PathBuf, source: KeyFileError },
-    #[error("{path} already exists; pass --force to overwrite it")]
+    /// The genesis error names the field.
+    #[error("{error}")]
+    Genesis { path: PathBuf, error: GenesisError },
+    #[error("key file {}: {error}", path.display())]
+    Key { path: PathBuf, error: KeyFileError },
+    #[error("{} already exists; pass --force to overwrite it", path.display())]
     Exists { path: PathBuf },
-    #[error("cannot write key file {path}: {source}")]
+    #[error("cannot write key file {}: {error}", path.display())]
     Write {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
 /// Reads and validates a genesis file.
 pub fn read_genesis(path: &Path) -> Result<Genesis, FileError> {
-    let text = std::fs::read_to_string(path).map_err(|source| FileError::Read {
+    let text = std::fs::read_to_string(path).map_err(|error| FileError::Read {
         what: "genesis file",
         path: path.to_owned(),
-        source,
+        error,
     })?;
-    Genesis::from_json(&text).map_err(|source| FileError::Genesis {
+    Genesis::from_json(&text).map_err(|error| FileError::Genesis {
         path: path.to_owned(),
-        source,
+        error,
     })
 }
 
 /// Reads a key file (`{"public_key", "secret_key"}`) and checks that its
 /// public key belongs to its seed.
 pub fn read_key_file(path: &Path) -> Result<Keypair, FileError> {
-    let text = std::fs::read_to_string(path).map_err(|source| FileError::Read {
+    let text = std::fs::read_to_string(path).map_err(|error| FileError::Read {
         what: "key file",
         path: path.to_owned(),
-        source,
+        error,
     })?;
-    KeyFile::parse(&text).map_err(|source| FileError::Key {
+    KeyFile::parse(&text).map_err(|error| FileError::Key {
         path: path.to_owned(),
-        source,
+        error,
     })
 }
 
@@ -66,9 +66,9 @@ pub fn read_key_file(path: &Path) -> Result<Keypair, FileError> {
 /// existing file unless `overwrite`.
 pub fn write_key_file(path: &Path, keypair: &Keypair, overwrite: bool) -> Result<(), FileError> {
     let contents = key_file_json(keypair);
-    let write_error = |source| FileError::Write {
+    let write_error = |error| FileError::Write {
         path: path.to_owned(),
-        source,
+        error,
     };
     let mut options = OpenOptions::new();
     options.write(true).mode(KEY_FILE_MODE);

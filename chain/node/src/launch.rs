@@ -1,1 +1,201 @@
-//! todo
+//! Starting a node: the one place where the store, the chain service, the
+//! peer network, the HTTP API and the timers are wired together. `bwchain
+//! node` and `bwchain bench` both start nodes through [`start`].
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use bwchain_core::consensus;
+use bwchain_core::genesis::ChainSpec;
+use bwchain_core::mempool::MempoolLimits;
+use bwchain_core::primitives::signing::Keypair;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::chain::{Node, NodeConfig, NodeError};
+use crate::clock::now_ms;
+use crate::net::{self, NetConfig};
+use crate::rpc;
+
+/// Everything needed to start a node.
+pub struct LaunchConfig {
+    pub spec: ChainSpec,
+    /// The authority key, for a node that proposes blocks.
+    pub keypair: Option<Keypair>,
+    pub data_dir: PathBuf,
+    pub mempool: MempoolLimits,
+    /// Address of the HTTP API (`host:port`; port 0 picks a free port).
+    pub rpc: String,
+    /// Address to accept peers on (`None`: dial only).
+    pub listen: Option<String>,
+    /// Peers to dial and keep dialing (`host:port`).
+    pub peers: Vec<String>,
+    pub max_peers: usize,
+}
+
+/// Why a node could not start. Each says what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchError {
+    #[error("cannot start the node on {}: {error}", data_dir.display())]
+    Open { data_dir: PathBuf, error: NodeError },
+    #[error("cannot listen on {address} for the HTTP API: {error}")]
+    BindRpc {
+        address: String,
+        error: std::io::Error,
+    },
+    #[error("cannot listen on {address} for peers: {error}")]
+    BindPeers {
+        address: String,
+        error: std::io::Error,
+    },
+}
+
+/// A started node: its API and peer addresses, and its tasks.
+pub struct RunningNode {
+    pub node: Node,
+    /// Where the HTTP API listens.
+    pub rpc_addr: SocketAddr,
+    /// Where peers are accepted (`None`: dial only).
+    pub p2p_addr: Option<SocketAddr>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+    server: JoinHandle<std::io::Result<()>>,
+}
+
+/// Opens the store (creating it from genesis if empty), binds the API and
+/// peer sockets and starts serving: block production in this node's slots,
+/// periodic ticks, the HTTP API and the peer network. Must be called within
+/// a tokio runtime.
+pub async fn start(config: LaunchConfig) -> Result<RunningNode, LaunchError> {
+    let (node, outbound) = Node::open(NodeConfig {
+        spec: config.spec,
+        keypair: config.keypair,
+        data_dir: config.data_dir.clone(),
+        mempool: config.mempool,
+    })
+    .map_err(|error| LaunchError::Open {
+        data_dir: config.data_dir.clone(),
+        error,
+    })?;
+    let (rpc_listener, rpc_addr) =
+        bind(&config.rpc)
+            .await
+            .map_err(|error| LaunchError::BindRpc {
+                address: config.rpc.clone(),
+                error,
+            })?;
+    let (p2p_listener, p2p_addr) = match &config.listen {
+        Some(address) => {
+            let (listener, bound) =
+                bind(address)
+                    .await
+                    .map_err(|error| LaunchError::BindPeers {
+                        address: address.clone(),
+                        error,
+                    })?;
+            (Some(listener), Some(bound))
+        }
+        None => (None, None),
+    };
+
+    let (stop, stop_rx) = watch::channel(false);
+    let network = tokio::spawn(net::run(
+        node.clone(),
+        outbound,
+        NetConfig {
+            listener: p2p_listener,
+            peers: config.peers,
+            max_peers: config.max_peers,
+        },
+        stop_rx.clone(),
+    ));
+    let producer = tokio::spawn(produce_blocks(node.clone(), stop_rx.clone()));
+    let ticker = tokio::spawn(tick_forever(node.clone(), stop_rx.clone()));
+    let app = rpc::router(node.clone());
+    let mut server_stop = stop_rx;
+    let server = axum::serve(rpc_listener, app).with_graceful_shutdown(async move {
+        let _ = server_stop.wait_for(|stopped| *stopped).await;
+    });
+    let server = tokio::spawn(async move { server.await });
+    Ok(RunningNode {
+        node,
+        rpc_addr,
+        p2p_addr,
+        stop,
+        tasks: vec![producer, ticker, network],
+        server,
+    })
+}
+
+impl RunningNode {
+    /// Serves until `shutdown` completes, then stops.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
+        shutdown.await;
+        tracing::info!("shutting down");
+        self.stop().await
+    }
+
+    /// Stops block production, the timers, the network and the API (letting
+    /// requests in progress finish), and waits for them.
+    pub async fn stop(self) -> std::io::Result<()> {
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+        match self.server.await {
+            Ok(result) => result,
+            Err(join_error) => Err(std::io::Error::other(join_error)),
+        }
+    }
+}
+
+async fn bind(address: &str) -> std::io::Result<(TcpListener, SocketAddr)> {
+    let listener = TcpListener::bind(address).await?;
+    let bound = listener.local_addr()?;
+    Ok((listener, bound))
+}
+
+/// Periodic work (held blocks, status announcements, sync retries), a few
+/// times per slot.
+async fn tick_forever(node: Node, mut stop: watch::Receiver<bool>) {
+    let period = Duration::from_millis((node.spec().genesis.block_time_ms / 4).clamp(50, 500));
+    loop {
+        let ticking = node.clone();
+        let _ = tokio::task::spawn_blocking(move || ticking.tick(now_ms())).await;
+        tokio::select! {
+            _ = tokio::time::sleep(period) => {}
+            _ = stop.wait_for(|stopped| *stopped) => return,
+        }
+    }
+}
+
+/// Wakes at the start of every slot and proposes a block in this node's.
+async fn produce_blocks(node: Node, mut stop: watch::Receiver<bool>) {
+    if node.authority().is_none() {
+        return;
+    }
+    let genesis = node.spec().genesis.clone();
+    loop {
+        let now = now_ms();
+        let next_slot = match consensus::slot_at(&genesis, now) {
+            Some(slot) => slot + 1,
+            None => 0,
+        };
+        let wake_at = consensus::slot_start_ms(&genesis, next_slot).unwrap_or(u64::MAX);
+        let producing = node.clone();
+        let produced = tokio::task::spawn_blocking(move || producing.produce_block(now_ms())).await;
+        match produced {
+            Ok(Ok(_)) => {}
+            Ok(Err(err)) => tracing::error!(error = %err, "block production failed"),
+            Err(err) => tracing::error!(error = %err, "block production panicked"),
+        }
+        let delay = Duration::from_millis(wake_at.saturating_sub(now_ms()));
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = stop.wait_for(|stopped| *stopped) => return,
+        }
+    }
+}

@@ -29,9 +29,8 @@ use bwchain_core::primitives::{
     signing::{self, Keypair},
 };
 use bwchain_core::primitives::{Hash, Tx, TxBody};
-use bwchain_node::chain::{Node, NodeConfig};
 use bwchain_node::clock::now_ms;
-use bwchain_node::net::NetConfig;
+use bwchain_node::launch::{self, LaunchConfig};
 use serde::Serialize;
 
 /// Measure included receipts per second against this machine's raw limits.
@@ -375,7 +374,10 @@ fn run_node_and_load(
     plan: Plan,
     data_dir: &std::path::Path,
 ) -> Result<BenchReport> {
-    let (node, outbound) = Node::open(NodeConfig {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let running = runtime.block_on(launch::start(LaunchConfig {
         spec: spec.clone(),
         keypair: Some(authority),
         data_dir: data_dir.to_path_buf(),
@@ -384,26 +386,14 @@ fn run_node_and_load(
             max_bytes: 1 << 30,
             max_per_sender: 1_000_000,
         },
-    })?;
+        rpc: "127.0.0.1:0".into(),
+        listen: None,
+        peers: Vec::new(),
+        max_peers: 0,
+    }))?;
+    let node = running.node.clone();
     let disk_before = node.store().size_on_disk()?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
-    let url = format!("http://{}", listener.local_addr()?);
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = runtime.spawn(node.clone().run(
-        listener,
-        outbound,
-        NetConfig {
-            listener: None,
-            peers: Vec::new(),
-            max_peers: 0,
-        },
-        async move {
-            let _ = stop_rx.await;
-        },
-    ));
+    let url = format!("http://{}", running.rpc_addr);
 
     // Inclusion observer: when each tx was first seen in a committed block.
     let included: Arc<Mutex<HashMap<Hash, Instant>>> = Arc::default();
@@ -511,11 +501,9 @@ fn run_node_and_load(
     };
     let receipts = total * args.receipts_per_claim;
 
-    let _ = stop_tx.send(());
     runtime
-        .block_on(server)
-        .context("node task")?
-        .context("node")?;
+        .block_on(running.stop())
+        .context("stopping the node")?;
     let disk_after = node.store().size_on_disk()?;
     eprintln!("auditing the chain...");
     let (audit, state_writes) = match bwchain_node::audit::audit(node.store(), &spec) {

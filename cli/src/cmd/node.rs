@@ -3,16 +3,11 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
-use bwchain_core::genesis::{ChainSpec, Genesis};
+use bwchain_core::genesis::{presets, ChainSpec};
 use bwchain_core::mempool::MempoolLimits;
-use bwchain_core::primitives::signing::{KeyFile, Keypair};
-use bwchain_node::chain::{Node, NodeConfig};
-use bwchain_node::net::NetConfig;
-
-/// The repo's dev genesis, built into the binary so `node --dev` runs anywhere.
-pub const DEV_GENESIS: &str = include_str!("../../../genesis.json");
-/// The dev chain's authority.
-pub const DEV_AUTHORITY: &str = "alice";
+use bwchain_core::primitives::signing::Keypair;
+use bwchain_node::files;
+use bwchain_node::launch::{self, LaunchConfig};
 
 /// Run a node: an authority when given its key, which proposes blocks in its
 /// slots and serves the HTTP API.
@@ -60,24 +55,13 @@ pub fn run(args: NodeArgs) -> anyhow::Result<()> {
         if args.genesis.is_some() || args.key.is_some() {
             bail!("--dev uses the repo's genesis and dev key alice; drop --genesis/--key or --dev");
         }
-        let genesis = Genesis::from_json(DEV_GENESIS).context("the built-in dev genesis")?;
-        (genesis, Some(Keypair::dev(DEV_AUTHORITY)))
+        (presets::dev(), Some(Keypair::dev(presets::DEV_AUTHORITY)))
     } else {
         let Some(path) = &args.genesis else {
             bail!("--genesis FILE is required (or use --dev for the dev chain)");
         };
-        let genesis = bwchain_node::files::read_genesis(path)?;
-        let keypair = match &args.key {
-            Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .with_context(|| format!("cannot read key file {}", path.display()))?;
-                Some(
-                    KeyFile::parse(&text)
-                        .with_context(|| format!("key file {}", path.display()))?,
-                )
-            }
-            None => None,
-        };
+        let genesis = files::read_genesis(path)?;
+        let keypair = args.key.as_deref().map(files::read_key_file).transpose()?;
         (genesis, keypair)
     };
     let data_dir = match (&args.data, args.dev) {
@@ -89,40 +73,27 @@ pub fn run(args: NodeArgs) -> anyhow::Result<()> {
             .keep(),
         (None, false) => bail!("--data DIR is required (or use --dev for a temporary one)"),
     };
-    let spec = ChainSpec::new(genesis)?;
-    let (node, outbound) = Node::open(NodeConfig {
-        spec,
+    let config = LaunchConfig {
+        spec: ChainSpec::new(genesis)?,
         keypair,
         data_dir: data_dir.clone(),
         mempool: MempoolLimits {
             max_txs: args.mempool_max_txs,
             ..MempoolLimits::default()
         },
-    })
-    .with_context(|| format!("cannot start the node on {}", data_dir.display()))?;
+        rpc: args.rpc.clone(),
+        listen: (args.listen != "off").then(|| args.listen.clone()),
+        peers: args.peers.clone(),
+        max_peers: args.max_peers,
+    };
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(&args.rpc)
-            .await
-            .with_context(|| format!("cannot listen on {} for the HTTP API", args.rpc))?;
-        let rpc_addr = listener.local_addr()?;
-        let p2p_listener = if args.listen == "off" {
-            None
-        } else {
-            Some(
-                tokio::net::TcpListener::bind(&args.listen)
-                    .await
-                    .with_context(|| format!("cannot listen on {} for peers", args.listen))?,
-            )
-        };
-        let p2p_addr = p2p_listener
-            .as_ref()
-            .map(|listener| listener.local_addr())
-            .transpose()?;
+        let running = launch::start(config).await?;
+        let node = &running.node;
         let status = node.status();
         tracing::info!(
             chain_id = %node.spec().genesis.chain_id,
@@ -132,19 +103,14 @@ pub fn run(args: NodeArgs) -> anyhow::Result<()> {
             data = %data_dir.display(),
             "node started"
         );
-        // Scripts and tests read this line to find the API.
-        println!("rpc: http://{rpc_addr}");
-        match p2p_addr {
+        // Scripts and tests read these lines to find the API.
+        println!("rpc: http://{}", running.rpc_addr);
+        match running.p2p_addr {
             Some(address) => println!("p2p: {address}"),
             None => println!("p2p: off"),
         }
         println!("data: {}", data_dir.display());
-        let net = NetConfig {
-            listener: p2p_listener,
-            peers: args.peers.clone(),
-            max_peers: args.max_peers,
-        };
-        node.run(listener, outbound, net, shutdown_signal()).await?;
+        running.run_until(shutdown_signal()).await?;
         tracing::info!(data = %data_dir.display(), "stopped; restart with the same --data to resume");
         Ok(())
     })

@@ -12,15 +12,13 @@
 //! network layer (`p2p::net`, or a test's in-memory router) delivers them.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::future::Future;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
 
 use crate::clock::now_ms;
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 
 mod ports;
 pub use ports::{AccountView, ApiBackend, ChainReader, PeerHandler, TxSubmitter};
@@ -1386,82 +1384,6 @@ impl Node {
     /// Our head, for a handshake.
     pub fn head(&self) -> SealedHeader {
         self.chain().head.clone()
-    }
-
-    /// Runs the node until `shutdown` completes: block production in this
-    /// node's slots, periodic ticks, the HTTP API on `rpc_listener`, and the
-    /// peer-to-peer transport fed by the node's `outbound` queue.
-    pub async fn run(
-        self,
-        rpc_listener: tokio::net::TcpListener,
-        outbound: mpsc::Receiver<Outbound>,
-        net: crate::net::NetConfig,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> std::io::Result<()> {
-        let (stop_tx, stop_rx) = watch::channel(false);
-        let network = tokio::spawn(crate::net::run(
-            self.clone(),
-            outbound,
-            net,
-            stop_rx.clone(),
-        ));
-        let producer = tokio::spawn(self.clone().produce_blocks(stop_rx.clone()));
-        let ticker = tokio::spawn(self.clone().tick_forever(stop_rx.clone()));
-        let app = crate::rpc::router(self.clone());
-        let mut server_stop = stop_rx.clone();
-        let server = axum::serve(rpc_listener, app).with_graceful_shutdown(async move {
-            let _ = server_stop.wait_for(|stopped| *stopped).await;
-        });
-        let server = tokio::spawn(async move { server.await });
-        shutdown.await;
-        tracing::info!("shutting down");
-        let _ = stop_tx.send(true);
-        let _ = producer.await;
-        let _ = ticker.await;
-        let _ = network.await;
-        match server.await {
-            Ok(result) => result,
-            Err(join_error) => Err(std::io::Error::other(join_error)),
-        }
-    }
-
-    async fn tick_forever(self, mut stop: watch::Receiver<bool>) {
-        let period = Duration::from_millis((self.spec().genesis.block_time_ms / 4).clamp(50, 500));
-        loop {
-            let node = self.clone();
-            let _ = tokio::task::spawn_blocking(move || node.tick(now_ms())).await;
-            tokio::select! {
-                _ = tokio::time::sleep(period) => {}
-                _ = stop.wait_for(|stopped| *stopped) => return,
-            }
-        }
-    }
-
-    async fn produce_blocks(self, mut stop: watch::Receiver<bool>) {
-        if self.shared.keypair.is_none() {
-            return;
-        }
-        let genesis = self.spec().genesis.clone();
-        loop {
-            let now = now_ms();
-            let next_slot = match consensus::slot_at(&genesis, now) {
-                Some(slot) => slot + 1,
-                None => 0,
-            };
-            let wake_at = consensus::slot_start_ms(&genesis, next_slot).unwrap_or(u64::MAX);
-            let node = self.clone();
-            let produced = tokio::task::spawn_blocking(move || node.produce_block(now_ms())).await;
-            match produced {
-                Ok(Ok(_)) => {}
-                Ok(Err(err)) => tracing::error!(error = %err, "block production failed"),
-                Err(err) => tracing::error!(error = %err, "block production panicked"),
-            }
-            let delay = Duration::from_millis(wake_at.saturating_sub(now_ms()));
-            tokio::select! {
-                _ = tokio::time::sleep(delay) => {}
-                _ = stop.wait_for(|stopped| *stopped) => return,
-            }
-        }
     }
 }
 
