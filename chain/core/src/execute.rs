@@ -5,7 +5,8 @@
 use std::collections::BTreeMap;
 
 use crate::genesis::ChainSpec;
-use crate::primitives::{hash, signing};
+use crate::primitives::hash;
+use crate::primitives::signing::{self, SignatureError};
 use crate::primitives::{Account, Hash, ReceiptOutcome, Reward, RewardKind, Tx, TxBody, TxOutcome};
 use crate::state::{
     DeviceRecord, LtHash, Overlay, SessionId, StateChange, StateView, StorageError,
@@ -60,6 +61,17 @@ pub enum TxError {
     DeviceNotRegistered { device: Account },
     #[error(transparent)]
     Storage(#[from] StorageError),
+}
+
+impl From<SignatureError> for TxError {
+    fn from(error: SignatureError) -> Self {
+        match error {
+            SignatureError::Sender { from } => TxError::BadSignature { from },
+            SignatureError::Receipt { index, consumer } => {
+                TxError::BadReceiptSignature { index, consumer }
+            }
+        }
+    }
 }
 
 /// Why a block's transactions or rewards cannot be applied.
@@ -544,7 +556,3 @@ pub fn execute_block(
     }
     executor.finish()
 }
-
-#[cfg(test)]
-#[path = "execute_tests.rs"]
-mod tests;

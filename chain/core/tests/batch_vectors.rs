@@ -829,11 +829,27 @@ proptest! {
             .iter()
             .map(|tx| check_tx_signatures(&genesis_hash, tx))
             .collect();
-        prop_assert_eq!(&batch::verify_txs(&genesis_hash, &txs), &expected);
+        prop_assert_eq!(&as_tx_errors(batch::verify_txs(&genesis_hash, &txs)), &expected);
         for (name, verifier) in verifiers() {
-            prop_assert_eq!(&verifier.verify_txs(&genesis_hash, &txs), &expected, "{}", name);
+            prop_assert_eq!(
+                &as_tx_errors(verifier.verify_txs(&genesis_hash, &txs)),
+                &expected,
+                "{}",
+                name
+            );
         }
     }
+}
+
+/// Batch results in the state transition's terms, to compare them with
+/// `check_tx_signatures`.
+fn as_tx_errors(
+    results: Vec<Result<(), bwchain_core::primitives::signing::SignatureError>>,
+) -> Vec<Result<(), bwchain_core::execute::TxError>> {
+    results
+        .into_iter()
+        .map(|result| result.map_err(Into::into))
+        .collect()
 }
 
 #[test]
@@ -872,7 +888,7 @@ fn verify_txs_reports_the_first_bad_receipt_like_check_tx_signatures() {
         Damage::None,
     );
     let txs = vec![good.clone(), bad_sender.clone(), transfer];
-    let results = batch::verify_txs(&genesis_hash, &txs);
+    let results = as_tx_errors(batch::verify_txs(&genesis_hash, &txs));
     let TxBody::Claim { receipts } = &good.body else {
         unreachable!()
     };

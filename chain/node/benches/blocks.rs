@@ -123,13 +123,7 @@ fn blocks(c: &mut Criterion) {
                 },
                 |(dir, store)| {
                     store
-                        .commit_block(
-                            &built.header,
-                            &block,
-                            &built.executed,
-                            Some(block.header.slot),
-                            false,
-                        )
+                        .commit_block_for_tests(&built.header, &block, &built.executed)
                         .expect("commit");
                     (dir, store)
                 },

@@ -5,6 +5,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bwchain_core::consensus;
@@ -103,7 +104,7 @@ pub async fn start(config: LaunchConfig) -> Result<RunningNode, LaunchError> {
 
     let (stop, stop_rx) = watch::channel(false);
     let network = tokio::spawn(net::run(
-        node.clone(),
+        Arc::new(node.clone()),
         outbound,
         NetConfig {
             listener: p2p_listener,

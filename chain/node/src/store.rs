@@ -23,7 +23,7 @@ use bincode::{Decode, Encode};
 use bwchain_core::execute::ExecutedBlock;
 use bwchain_core::genesis::{ChainSpec, Genesis};
 use bwchain_core::primitives::codec::{self, DecodeError};
-use bwchain_core::primitives::{Block, Hash, Header, Reward, SealedHeader, Signature, TxOutcome};
+use bwchain_core::primitives::{Block, Hash, Reward, SealedHeader, Signature, TxOutcome};
 use bwchain_core::state::{LtHash, StateChange, StateKey, StateValue, StateView, StorageError};
 
 const BLOCK: u8 = b'B';
@@ -72,14 +72,8 @@ pub struct ChainUpdate<'a> {
     pub keep_undo: bool,
 }
 
-/// Two distinct headers signed by one authority for one slot.
-#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
-pub struct Evidence {
-    pub proposer: bwchain_core::primitives::Account,
-    pub slot: u64,
-    pub first: (Header, Signature),
-    pub second: (Header, Signature),
-}
+/// Equivocation evidence, as stored (the type lives with the rule).
+pub use bwchain_core::consensus::Evidence;
 
 /// Where an included transaction is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode)]
@@ -224,7 +218,7 @@ impl Store {
     /// Commits a block on top of the current head, atomically and durably.
     /// `signed_slot` is recorded as this node's last signed slot when it
     /// proposed the block.
-    pub fn commit_block(
+    pub(crate) fn commit_block(
         &self,
         header: &SealedHeader,
         block: &Block,
@@ -249,7 +243,7 @@ impl Store {
 
     /// Drops the undo data of blocks that became final. Not flushed: losing
     /// this in a crash only leaves garbage behind.
-    pub fn forget_undo(&self, block_hashes: &[Hash]) -> Result<(), StoreError> {
+    pub(crate) fn forget_undo(&self, block_hashes: &[Hash]) -> Result<(), StoreError> {
         let mut batch = sled::Batch::default();
         for hash in block_hashes {
             batch.remove(key(UNDO, &hash.0));
@@ -262,7 +256,7 @@ impl Store {
     /// adds `update.added` in order and writes the resulting state, all in
     /// one atomic batch, flushed before returning. A crash leaves either the
     /// old chain or the new one.
-    pub fn commit_update(&self, update: ChainUpdate<'_>) -> Result<(), StoreError> {
+    pub(crate) fn commit_update(&self, update: ChainUpdate<'_>) -> Result<(), StoreError> {
         let mut batch = sled::Batch::default();
         for reverted in &update.reverted {
             for tx_hash in &reverted.tx_hashes {
@@ -314,7 +308,7 @@ impl Store {
     }
 
     /// Records evidence of equivocation (kept forever; small and rare).
-    pub fn put_evidence(&self, evidence: &Evidence) -> Result<(), StoreError> {
+    pub(crate) fn put_evidence(&self, evidence: &Evidence) -> Result<(), StoreError> {
         let mut id = evidence.proposer.0.to_vec();
         id.extend_from_slice(&evidence.slot.to_be_bytes());
         self.db
@@ -440,6 +434,20 @@ fn to_hash(bytes: &[u8]) -> Result<Hash, StoreError> {
         ))
     })?;
     Ok(Hash(array))
+}
+
+/// The block commit of the chain service, for benchmarks and tests (feature
+/// `testkit`). Everywhere else only the chain service writes the store.
+#[cfg(feature = "testkit")]
+impl Store {
+    pub fn commit_block_for_tests(
+        &self,
+        header: &SealedHeader,
+        block: &Block,
+        executed: &ExecutedBlock,
+    ) -> Result<(), StoreError> {
+        self.commit_block(header, block, executed, Some(header.slot), false)
+    }
 }
 
 impl StateView for Store {

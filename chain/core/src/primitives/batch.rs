@@ -68,8 +68,7 @@ use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
 use curve25519_dalek::scalar::Scalar;
 use ed25519_dalek::VerifyingKey;
 
-use crate::execute::TxError;
-use crate::primitives::signing;
+use crate::primitives::signing::{self, SignatureError};
 use crate::primitives::{Account, Hash, Receipt, Signature, Tx, TxBody};
 
 /// Items one thread takes from the shared queue at a time under
@@ -195,11 +194,11 @@ impl BatchVerifier {
     }
 
     /// The signature check of each transaction, in input order: element `i`
-    /// equals [`crate::execute::check_tx_signatures`] of `txs[i]`, i.e. `Ok`,
-    /// `BadSignature` when the sender's signature is bad, or else
-    /// `BadReceiptSignature` naming the first bad receipt. All signatures of
+    /// is `Ok`, [`SignatureError::Sender`] when the sender's signature
+    /// is bad, or else [`SignatureError::Receipt`] naming the first bad receipt
+    /// (what `execute::check_tx_signatures` reports). All signatures of
     /// all transactions are verified together.
-    pub fn verify_txs(&self, genesis_hash: &Hash, txs: &[Tx]) -> Vec<Result<(), TxError>> {
+    pub fn verify_txs(&self, genesis_hash: &Hash, txs: &[Tx]) -> Vec<Result<(), SignatureError>> {
         let signature_count = txs.iter().map(|tx| 1 + receipts(tx).len()).sum();
         let mut messages = Vec::with_capacity(signature_count);
         for tx in txs {
@@ -242,10 +241,10 @@ impl BatchVerifier {
                 let receipts_valid = &valid[offset + 1..offset + 1 + receipts.len()];
                 offset += 1 + receipts.len();
                 if !tx_valid {
-                    return Err(TxError::BadSignature { from: tx.from });
+                    return Err(SignatureError::Sender { from: tx.from });
                 }
                 match receipts_valid.iter().position(|valid| !valid) {
-                    Some(index) => Err(TxError::BadReceiptSignature {
+                    Some(index) => Err(SignatureError::Receipt {
                         index,
                         consumer: receipts[index].consumer,
                     }),
@@ -332,7 +331,7 @@ pub fn verify_all(items: &[SignedItem<'_>]) -> Vec<bool> {
 }
 
 /// [`BatchVerifier::verify_txs`] with a default verifier and a fresh cache.
-pub fn verify_txs(genesis_hash: &Hash, txs: &[Tx]) -> Vec<Result<(), TxError>> {
+pub fn verify_txs(genesis_hash: &Hash, txs: &[Tx]) -> Vec<Result<(), SignatureError>> {
     BatchVerifier::default().verify_txs(genesis_hash, txs)
 }
 

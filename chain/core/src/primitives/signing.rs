@@ -12,6 +12,17 @@ use super::codec::legacy;
 use super::hash::{sha256, DEV_KEY_DOMAIN, RECEIPT_DOMAIN, TX_DOMAIN};
 use super::types::{Receipt, Tx, TxBody};
 
+/// Which signature of a transaction is bad.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SignatureError {
+    /// The sender's signature over the transaction.
+    #[error("bad signature: the transaction is not signed by {from} for this chain")]
+    Sender { from: Account },
+    /// A consumer's signature over receipt `index` of a claim.
+    #[error("bad receipt signature: receipt {index} is not signed by its consumer {consumer} for this chain")]
+    Receipt { index: usize, consumer: Account },
+}
+
 /// The bytes a consumer signs for a receipt.
 pub fn receipt_signing_bytes(
     genesis_hash: &Hash,

@@ -19,8 +19,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 
-use crate::chain::{Node, Outbound, PeerId};
+use crate::chain::{Misbehavior, Outbound, PeerHandler, PeerId};
 use crate::clock::now_ms;
+use bwchain_core::primitives::Hash;
 use bwchain_core::protocol::{
     check_frame_length, decode_message, encode_frame, FrameError, Hello, Message, PROTOCOL_VERSION,
 };
@@ -92,7 +93,7 @@ fn ban_key(address: &SocketAddr) -> String {
 
 #[derive(Clone)]
 struct Network {
-    node: Node,
+    handler: Arc<dyn PeerHandler>,
     registry: Arc<Mutex<Registry>>,
     /// Random per process, to notice a connection to ourselves.
     nonce: u64,
@@ -107,10 +108,10 @@ impl Network {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn ban(&self, key: &str, reason: &str) {
+    fn ban(&self, key: &str, reason: &PeerFault) {
         tracing::warn!(
             peer = key,
-            reason,
+            reason = %reason,
             "dropping and banning peer for {}s",
             BAN_DURATION.as_secs()
         );
@@ -120,9 +121,26 @@ impl Network {
     }
 }
 
+/// Why a peer is dropped and banned.
+#[derive(Debug, thiserror::Error)]
+pub enum PeerFault {
+    #[error("read failed: {0}")]
+    Read(std::io::Error),
+    #[error(transparent)]
+    Frame(#[from] FrameError),
+    #[error("no hello within the handshake timeout")]
+    HandshakeTimeout,
+    #[error("expected hello, got {got}")]
+    NotHello { got: &'static str },
+    #[error("different genesis: expected {expected}, found {found}")]
+    OtherChain { expected: Hash, found: Hash },
+    #[error(transparent)]
+    Misbehaved(#[from] Misbehavior),
+}
+
 /// Runs the transport until `stop` turns true.
 pub async fn run(
-    node: Node,
+    handler: Arc<dyn PeerHandler>,
     mut outbound: mpsc::Receiver<Outbound>,
     config: NetConfig,
     mut stop: watch::Receiver<bool>,
@@ -135,7 +153,7 @@ pub async fn run(
     let mut nonce_bytes = [0u8; 8];
     rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut nonce_bytes);
     let network = Network {
-        node,
+        handler,
         registry: Arc::new(Mutex::new(Registry::default())),
         nonce: u64::from_le_bytes(nonce_bytes),
         listen_port,
@@ -283,22 +301,22 @@ async fn dial_loop(network: Network, address: String, mut stop: watch::Receiver<
     }
 }
 
-async fn read_frame(stream: &mut (impl AsyncReadExt + Unpin)) -> Result<Option<Message>, String> {
+async fn read_frame(
+    stream: &mut (impl AsyncReadExt + Unpin),
+) -> Result<Option<Message>, PeerFault> {
     let mut length = [0u8; 4];
     match stream.read_exact(&mut length).await {
         Ok(_) => {}
         Err(err) if err.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
-        Err(err) => return Err(format!("read failed: {err}")),
+        Err(err) => return Err(PeerFault::Read(err)),
     }
-    let length = check_frame_length(u32::from_be_bytes(length)).map_err(|err| err.to_string())?;
+    let length = check_frame_length(u32::from_be_bytes(length))?;
     let mut body = vec![0u8; length];
     stream
         .read_exact(&mut body)
         .await
-        .map_err(|err| format!("read failed: {err}"))?;
-    decode_message(&body)
-        .map(Some)
-        .map_err(|err: FrameError| err.to_string())
+        .map_err(PeerFault::Read)?;
+    Ok(Some(decode_message(&body)?))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -315,29 +333,30 @@ async fn connection(
     address: SocketAddr,
     ban_key: String,
     direction: Direction,
-) -> Result<(), String> {
+) -> Result<(), PeerFault> {
     let _ = stream.set_nodelay(true);
     let (mut reader, mut writer) = stream.into_split();
-    let node = &network.node;
-    let head = node.head();
+    let handler = &network.handler;
+    let (head_height, head_hash) = handler.head();
+    let genesis_hash = handler.genesis_hash();
     let hello = Message::Hello(Hello {
         version: PROTOCOL_VERSION,
-        genesis_hash: node.spec().genesis_hash(),
-        head_height: head.height,
-        head_hash: head.hash(),
+        genesis_hash,
+        head_height,
+        head_hash,
         listen_port: network.listen_port,
         nonce: network.nonce,
     });
-    let frame = encode_frame(&hello).map_err(|err| err.to_string())?;
+    let frame = encode_frame(&hello)?;
     if writer.write_all(&frame).await.is_err() {
         return Ok(());
     }
     let theirs = match tokio::time::timeout(HANDSHAKE_TIMEOUT, read_frame(&mut reader)).await {
-        Err(_) => return Err("no hello within the handshake timeout".into()),
+        Err(_) => return Err(PeerFault::HandshakeTimeout),
         Ok(Ok(None)) => return Ok(()),
         Ok(Err(reason)) => return Err(reason),
         Ok(Ok(Some(Message::Hello(hello)))) => hello,
-        Ok(Ok(Some(other))) => return Err(format!("expected hello, got {}", other.kind())),
+        Ok(Ok(Some(other))) => return Err(PeerFault::NotHello { got: other.kind() }),
     };
     if theirs.nonce == network.nonce {
         tracing::debug!(peer = %address, "connected to ourselves; closing");
@@ -347,14 +366,17 @@ async fn connection(
         tracing::warn!(peer = %address, theirs = theirs.version, ours = PROTOCOL_VERSION, "peer speaks another protocol version; disconnecting");
         return Ok(());
     }
-    if theirs.genesis_hash != node.spec().genesis_hash() {
+    if theirs.genesis_hash != genesis_hash {
         tracing::warn!(
             peer = %address,
             theirs = %theirs.genesis_hash,
-            ours = %node.spec().genesis_hash(),
+            ours = %genesis_hash,
             "peer is on another chain (different genesis); disconnecting"
         );
-        return Err("different genesis".into());
+        return Err(PeerFault::OtherChain {
+            expected: genesis_hash,
+            found: theirs.genesis_hash,
+        });
     }
 
     let (sender, mut queue) = mpsc::channel::<Frame>(PEER_QUEUE_FRAMES);
@@ -405,7 +427,7 @@ async fn connection(
         id
     };
     tracing::info!(peer = %peer_label, head = theirs.head_height, "peer connected");
-    node.peer_connected(id, peer_label.clone(), theirs.head_height, now_ms());
+    handler.peer_connected(id, peer_label.clone(), theirs.head_height, now_ms());
 
     let writer_task = tokio::spawn(async move {
         while let Some(frame) = queue.recv().await {
@@ -423,12 +445,13 @@ async fn connection(
             Ok(Err(reason)) => break Err(reason),
             Ok(Ok(Some(message))) => message,
         };
-        let node = node.clone();
+        let handling = handler.clone();
         let handled =
-            tokio::task::spawn_blocking(move || node.handle_message(id, message, now_ms())).await;
+            tokio::task::spawn_blocking(move || handling.handle_message(id, message, now_ms()))
+                .await;
         match handled {
             Ok(Ok(())) => {}
-            Ok(Err(misbehavior)) => break Err(misbehavior.0),
+            Ok(Err(misbehavior)) => break Err(PeerFault::Misbehaved(misbehavior)),
             Err(join_error) => {
                 tracing::error!(error = %join_error, "handling a peer message panicked");
                 break Ok(());
@@ -440,7 +463,7 @@ async fn connection(
         }
     };
     network.registry().peers.remove(&id);
-    node.peer_disconnected(id);
+    handler.peer_disconnected(id);
     writer_task.abort();
     match &result {
         Ok(()) => tracing::info!(peer = %peer_label, "peer disconnected"),

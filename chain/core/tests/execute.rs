@@ -5,11 +5,19 @@
 //! capacity 1 000 bytes/s over a 10 s window (10 000-byte buckets); a
 //! 1 000 000 block reward, 10% to the proposer; one token per credited byte.
 
-use super::*;
-use crate::primitives::signing::Keypair;
-use crate::primitives::Receipt;
-use crate::state::{AccountRecord, MemState, SessionId, StateKey, StateValue, SupplyRecord};
-use crate::testkit::{
+use std::collections::BTreeMap;
+
+use bwchain_core::execute::*;
+use bwchain_core::genesis::ChainSpec;
+use bwchain_core::primitives::hash;
+use bwchain_core::primitives::signing::Keypair;
+use bwchain_core::primitives::{
+    Account, Hash, Receipt, ReceiptOutcome, Reward, RewardKind, Tx, TxBody, TxOutcome,
+};
+use bwchain_core::state::{
+    AccountRecord, DeviceRecord, MemState, SessionId, StateKey, StateValue, StateView, SupplyRecord,
+};
+use bwchain_core::testkit::{
     self, account, block_context, claim, dev_spec, key, receipt, set_device, transfer,
     TEST_BALANCE, TEST_GENESIS_TIME_MS,
 };
@@ -1483,7 +1491,7 @@ fn stateless_checks_name_the_problem() {
     );
     assert_eq!(check_tx_stateless(&spec, &good), Ok(()));
     let unsigned = Tx {
-        signature: crate::primitives::Signature([0; 64]),
+        signature: bwchain_core::primitives::Signature([0; 64]),
         ..good.clone()
     };
     assert_eq!(

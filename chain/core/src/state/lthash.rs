@@ -1,0 +1,162 @@
+//! The LtHash accumulator behind the state root (see the `state` module
+//! docs for the construction).
+
+use sha2::{Digest, Sha256};
+
+use super::{StateKey, StateValue};
+use crate::primitives::codec::encode;
+use crate::primitives::Hash;
+
+const STATE_ENTRY_DOMAIN: &[u8] = b"bwchain/state/v1";
+const STATE_ROOT_DOMAIN: &[u8] = b"bwchain/state-root/v1";
+/// SHA-256's initial state (FIPS 180-4 §5.3.3).
+const SHA256_IV: [u32; 8] = [
+    0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
+];
+/// Number of 16-bit lanes in the accumulator (2 KiB).
+pub const LTHASH_LANES: usize = 1024;
+
+/// The LtHash accumulator of a state (see the module docs).
+#[derive(Clone, PartialEq, Eq)]
+pub struct LtHash(pub Box<[u16; LTHASH_LANES]>);
+
+impl std::fmt::Debug for LtHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "LtHash(root {})", self.root())
+    }
+}
+
+impl Default for LtHash {
+    fn default() -> Self {
+        Self(Box::new([0u16; LTHASH_LANES]))
+    }
+}
+
+impl LtHash {
+    fn lanes(key: &StateKey, value: &StateValue) -> [u16; LTHASH_LANES] {
+        let mut hasher = Sha256::new();
+        hasher.update(STATE_ENTRY_DOMAIN);
+        hasher.update(encode(key));
+        hasher.update(encode(value));
+        let digest: [u8; 32] = hasher.finalize().into();
+        // SHA-256(d || counter) for 64 counters. The 33-byte message always
+        // pads to one block, so each output is one compression of a fixed
+        // block from the initial state: the same bytes as the Digest API,
+        // without its buffering.
+        let mut block = [0u8; 64];
+        block[..32].copy_from_slice(&digest);
+        block[33] = 0x80;
+        block[56..].copy_from_slice(&(33u64 * 8).to_be_bytes());
+        let mut lanes = [0u16; LTHASH_LANES];
+        for (counter, chunk) in lanes.chunks_exact_mut(16).enumerate() {
+            block[32] = counter as u8;
+            let mut state = SHA256_IV;
+            sha2::compress256(&mut state, &[block.into()]);
+            for (pair, word) in chunk.chunks_exact_mut(2).zip(state) {
+                // The digest is the state words big-endian; lanes read it
+                // as little-endian u16 pairs.
+                let bytes = word.to_be_bytes();
+                pair[0] = u16::from_le_bytes([bytes[0], bytes[1]]);
+                pair[1] = u16::from_le_bytes([bytes[2], bytes[3]]);
+            }
+        }
+        lanes
+    }
+
+    pub fn add(&mut self, key: &StateKey, value: &StateValue) {
+        let lanes = Self::lanes(key, value);
+        for (acc, lane) in self.0.iter_mut().zip(lanes) {
+            *acc = acc.wrapping_add(lane);
+        }
+    }
+
+    pub fn remove(&mut self, key: &StateKey, value: &StateValue) {
+        let lanes = Self::lanes(key, value);
+        for (acc, lane) in self.0.iter_mut().zip(lanes) {
+            *acc = acc.wrapping_sub(lane);
+        }
+    }
+
+    pub fn root(&self) -> Hash {
+        let mut hasher = Sha256::new();
+        hasher.update(STATE_ROOT_DOMAIN);
+        for lane in self.0.iter() {
+            hasher.update(lane.to_le_bytes());
+        }
+        Hash(hasher.finalize().into())
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        self.0.iter().flat_map(|lane| lane.to_le_bytes()).collect()
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        if bytes.len() != 2 * LTHASH_LANES {
+            return None;
+        }
+        let mut out = Self::default();
+        for (lane, pair) in out.0.iter_mut().zip(bytes.chunks_exact(2)) {
+            *lane = u16::from_le_bytes([pair[0], pair[1]]);
+        }
+        Some(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::primitives::Account;
+    use crate::state::{AccountRecord, SessionId};
+
+    fn account(n: u8) -> Account {
+        Account([n; 32])
+    }
+
+    /// The expansion as the module docs define it, through the Digest API.
+    fn lanes_by_definition(key: &StateKey, value: &StateValue) -> Vec<u16> {
+        let mut hasher = Sha256::new();
+        hasher.update(STATE_ENTRY_DOMAIN);
+        hasher.update(encode(key));
+        hasher.update(encode(value));
+        let digest: [u8; 32] = hasher.finalize().into();
+        (0u8..64)
+            .flat_map(|counter| {
+                let mut hasher = Sha256::new();
+                hasher.update(digest);
+                hasher.update([counter]);
+                let out: [u8; 32] = hasher.finalize().into();
+                out.chunks_exact(2)
+                    .map(|pair| u16::from_le_bytes([pair[0], pair[1]]))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn fast_expansion_matches_the_definition() {
+        let entries = [
+            (StateKey::Config, StateValue::Config(Hash([5; 32]))),
+            (
+                StateKey::Account(account(3)),
+                StateValue::Account(AccountRecord {
+                    balance: 9,
+                    nonce: 2,
+                }),
+            ),
+            (
+                StateKey::Session(SessionId {
+                    provider: account(1),
+                    consumer: account(2),
+                    session: u64::MAX,
+                }),
+                StateValue::Session(77),
+            ),
+        ];
+        for (key, value) in entries {
+            assert_eq!(
+                LtHash::lanes(&key, &value).to_vec(),
+                lanes_by_definition(&key, &value)
+            );
+        }
+    }
+}

@@ -1,0 +1,160 @@
+//! Admission: checking submitted transactions (shape, signatures on all
+//! cores, then against the state under the lock) and adding them to the
+//! mempool.
+
+use super::*;
+
+impl Node {
+    /// Checks a transaction and adds it to the mempool, then gossips it.
+    /// Resubmitting a pending transaction is accepted again (idempotent).
+    pub fn submit_tx(&self, tx: Tx) -> Result<Hash, SubmitError> {
+        self.submit_tx_at(tx, now_ms(), None)
+    }
+
+    /// [`Node::submit_tx`] at a given time, from a peer (not gossiped back).
+    pub fn submit_tx_at(
+        &self,
+        tx: Tx,
+        now_ms: u64,
+        from_peer: Option<PeerId>,
+    ) -> Result<Hash, SubmitError> {
+        let result = self.admit(tx.clone(), now_ms);
+        let counter = match &result {
+            Ok((_, true)) => {
+                self.broadcast(from_peer, Message::NewTx(tx));
+                &self.metrics().txs_accepted
+            }
+            Ok((_, false)) => &self.metrics().txs_accepted,
+            Err(_) => &self.metrics().txs_refused,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        result.map(|(hash, _)| hash)
+    }
+
+    /// Submits many transactions at once: their signatures are checked
+    /// together on all cores, then each is admitted in order. One result per
+    /// transaction, in input order.
+    pub fn submit_batch(&self, txs: Vec<Tx>, now_ms: u64) -> Vec<Result<Hash, SubmitError>> {
+        let spec = self.spec();
+        let genesis_hash = spec.genesis_hash();
+        let hashes: Vec<Hash> = txs
+            .iter()
+            .map(|tx| signing::tx_hash(&genesis_hash, tx))
+            .collect();
+        let mut results: Vec<Option<Result<Hash, SubmitError>>> = Vec::with_capacity(txs.len());
+        for (tx, hash) in txs.iter().zip(&hashes) {
+            let early = match self.store().tx_location(hash) {
+                Err(err) => Some(Err(err.into())),
+                Ok(Some(location)) => Some(Err(SubmitError::AlreadyIncluded {
+                    height: location.height,
+                })),
+                Ok(None) => bwchain_core::execute::check_tx_shape(spec, tx)
+                    .err()
+                    .map(|err| Err(err.into())),
+            };
+            results.push(early);
+        }
+        // Signatures of everything that passed the cheap checks, in one go.
+        let to_verify: Vec<usize> = (0..txs.len()).filter(|i| results[*i].is_none()).collect();
+        let batch: Vec<Tx> = to_verify.iter().map(|i| txs[*i].clone()).collect();
+        let verify_started = std::time::Instant::now();
+        let verified = self.shared.verifier.verify_txs(&genesis_hash, &batch);
+        let verify_time = verify_started.elapsed();
+        let admit_started = std::time::Instant::now();
+        for (index, outcome) in to_verify.iter().zip(verified) {
+            if let Err(err) = outcome {
+                results[*index] = Some(Err(err.into()));
+            }
+        }
+        let mut accepted = Vec::new();
+        {
+            let mut chain = self.chain();
+            for (index, tx) in txs.into_iter().enumerate() {
+                if results[index].is_some() {
+                    continue;
+                }
+                let hash = hashes[index];
+                if chain.mempool.contains(&hash) {
+                    results[index] = Some(Ok(hash));
+                    continue;
+                }
+                let outcome = self.admit_checked(&mut chain, tx.clone(), hash, now_ms);
+                if outcome.is_ok() {
+                    accepted.push(tx);
+                }
+                results[index] = Some(outcome.map(|()| hash));
+            }
+        }
+        tracing::debug!(
+            txs = results.len(),
+            verify_ms = verify_time.as_millis() as u64,
+            admit_ms = admit_started.elapsed().as_millis() as u64,
+            "batch admission timings"
+        );
+        let metrics = self.metrics();
+        let refused = results.iter().filter(|r| matches!(r, Some(Err(_)))).count() as u64;
+        metrics.txs_refused.fetch_add(refused, Ordering::Relaxed);
+        metrics
+            .txs_accepted
+            .fetch_add(results.len() as u64 - refused, Ordering::Relaxed);
+        for tx in accepted {
+            self.broadcast(None, Message::NewTx(tx));
+        }
+        results
+            .into_iter()
+            .map(|result| result.expect("every transaction has a result"))
+            .collect()
+    }
+
+    /// Admits a transaction; the flag says whether it was new to the pool.
+    pub(super) fn admit(&self, tx: Tx, now_ms: u64) -> Result<(Hash, bool), SubmitError> {
+        let spec = self.spec();
+        let hash = signing::tx_hash(&spec.genesis_hash(), &tx);
+        if let Some(location) = self.store().tx_location(&hash)? {
+            return Err(SubmitError::AlreadyIncluded {
+                height: location.height,
+            });
+        }
+        if self.chain().mempool.contains(&hash) {
+            return Ok((hash, false));
+        }
+        bwchain_core::execute::check_tx_shape(spec, &tx)?;
+        if let Some(Err(err)) = self
+            .shared
+            .verifier
+            .verify_txs(&spec.genesis_hash(), std::slice::from_ref(&tx))
+            .pop()
+        {
+            return Err(err.into());
+        }
+        let mut chain = self.chain();
+        self.admit_checked(&mut chain, tx, hash, now_ms)?;
+        Ok((hash, true))
+    }
+
+    /// The stateful part of admission, under the chain lock.
+    pub(super) fn admit_checked(
+        &self,
+        chain: &mut ChainState,
+        tx: Tx,
+        hash: Hash,
+        now_ms: u64,
+    ) -> Result<(), SubmitError> {
+        // Checked again under the lock: an identical submission may have
+        // been admitted while this one's signatures were being checked.
+        if chain.mempool.contains(&hash) {
+            return Ok(());
+        }
+        let store = self.store();
+        let state_nonce = Overlay::new(store).account(&tx.from)?.nonce;
+        let expected = chain.mempool.next_nonce(&tx.from, state_nonce);
+        let ctx = BlockContext {
+            height: chain.head.height + 1,
+            timestamp_ms: now_ms.max(chain.head.timestamp_ms),
+            proposer: chain.head.proposer,
+        };
+        check_tx_against_state(self.spec(), store, &ctx, &tx, expected)?;
+        chain.mempool.insert(tx, hash, state_nonce)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,260 @@
+//! Peers and sync: what each peer's head is, requests for the blocks we
+//! lack (one at a time), answers to peers' requests, and periodic work.
+
+use super::*;
+
+/// A sync request unanswered for this long is sent again (to any peer).
+const SYNC_TIMEOUT_MS: u64 = 5_000;
+
+/// How often a node tells its peers where its head is.
+const STATUS_EVERY_MS: u64 = 2_000;
+
+#[derive(Debug, Default)]
+pub(super) struct PeerSync {
+    pub(super) address: String,
+    pub(super) head_height: u64,
+    /// When our outstanding sync request to this peer was sent.
+    pub(super) request_sent_ms: Option<u64>,
+}
+
+impl Node {
+    /// A peer finished its handshake.
+    pub fn peer_connected(&self, peer: PeerId, address: String, head_height: u64, now_ms: u64) {
+        let mut chain = self.chain();
+        chain.peers.insert(
+            peer,
+            PeerSync {
+                address,
+                head_height,
+                request_sent_ms: None,
+            },
+        );
+        self.maybe_request_sync(&mut chain, peer, now_ms);
+    }
+
+    pub fn peer_disconnected(&self, peer: PeerId) {
+        self.chain().peers.remove(&peer);
+    }
+
+    /// Whether a sync request of ours (blocks or ancestors) is still awaited.
+    /// One at a time: asking every peer for the same range wastes them all.
+    pub(super) fn sync_outstanding(chain: &ChainState, now_ms: u64) -> bool {
+        chain.peers.values().any(|peer| {
+            peer.request_sent_ms
+                .is_some_and(|sent| now_ms.saturating_sub(sent) < SYNC_TIMEOUT_MS)
+        })
+    }
+
+    /// Asks `peer` for the blocks after our head if it is ahead and no sync
+    /// request is outstanding.
+    pub(super) fn maybe_request_sync(&self, chain: &mut ChainState, peer: PeerId, now_ms: u64) {
+        if Self::sync_outstanding(chain, now_ms) {
+            return;
+        }
+        let head_height = chain.head.height;
+        let Some(state) = chain.peers.get_mut(&peer) else {
+            return;
+        };
+        if state.head_height > head_height {
+            state.request_sent_ms = Some(now_ms);
+            self.send(Outbound::Send {
+                peer,
+                message: Message::GetBlocks {
+                    from_height: head_height + 1,
+                    max: MAX_BLOCKS_PER_MESSAGE,
+                },
+            });
+        }
+    }
+
+    /// Asks `peer` for the ancestors of a block we lack, starting from the
+    /// lowest block still missing below the orphans waiting on it.
+    pub(super) fn request_ancestors(&self, peer: PeerId, missing: Hash, now_ms: u64) {
+        let mut chain = self.chain();
+        if Self::sync_outstanding(&chain, now_ms) {
+            return;
+        }
+        let root = chain.tree.missing_root(missing);
+        if let Some(state) = chain.peers.get_mut(&peer) {
+            state.request_sent_ms = Some(now_ms);
+        }
+        self.send(Outbound::Send {
+            peer,
+            message: Message::GetAncestors {
+                hash: root,
+                max: MAX_BLOCKS_PER_MESSAGE,
+            },
+        });
+    }
+
+    /// Handles one message from a connected peer. An error means the peer
+    /// misbehaved and should be dropped.
+    pub fn handle_message(
+        &self,
+        peer: PeerId,
+        message: Message,
+        now_ms: u64,
+    ) -> Result<(), Misbehavior> {
+        match message {
+            Message::Hello(_) => Err(Misbehavior::SecondHello),
+            Message::Status {
+                head_height,
+                head_hash: _,
+            } => {
+                let mut chain = self.chain();
+                if let Some(state) = chain.peers.get_mut(&peer) {
+                    state.head_height = head_height;
+                }
+                self.maybe_request_sync(&mut chain, peer, now_ms);
+                Ok(())
+            }
+            Message::NewBlock(block) => {
+                let height = block.header.height;
+                {
+                    let mut chain = self.chain();
+                    if let Some(state) = chain.peers.get_mut(&peer) {
+                        state.head_height = state.head_height.max(height);
+                    }
+                }
+                self.import_from_peer(peer, block, now_ms)
+            }
+            Message::NewTx(tx) => {
+                if let Err(err) = self.submit_tx_at(tx, now_ms, Some(peer)) {
+                    tracing::debug!(peer, error = %err, "gossiped transaction refused");
+                }
+                Ok(())
+            }
+            Message::GetBlocks { from_height, max } => {
+                self.reply_blocks(peer, self.canonical_blocks(from_height, max));
+                Ok(())
+            }
+            Message::GetAncestors { hash, max } => {
+                self.reply_blocks(peer, self.ancestors(hash, max));
+                Ok(())
+            }
+            Message::Blocks(blocks) => {
+                if blocks.len() > MAX_BLOCKS_PER_MESSAGE as usize {
+                    return Err(Misbehavior::TooManyBlocks {
+                        found: blocks.len(),
+                        max: MAX_BLOCKS_PER_MESSAGE,
+                    });
+                }
+                let height_before = {
+                    let mut chain = self.chain();
+                    if let Some(state) = chain.peers.get_mut(&peer) {
+                        state.request_sent_ms = None;
+                    }
+                    chain.head.height
+                };
+                for block in blocks {
+                    self.import_from_peer(peer, block, now_ms)?;
+                }
+                // Ask for more only after progress; otherwise the ancestors
+                // being fetched (or the next tick) decide what comes next.
+                let mut chain = self.chain();
+                if chain.head.height > height_before {
+                    self.maybe_request_sync(&mut chain, peer, now_ms);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Answers a peer's block request; a store failure is ours, not the
+    /// peer's, so it is logged and the peer simply gets no answer.
+    pub(super) fn reply_blocks(&self, peer: PeerId, blocks: Result<Vec<Block>, StoreError>) {
+        match blocks {
+            Ok(blocks) => self.send(Outbound::Send {
+                peer,
+                message: Message::Blocks(blocks),
+            }),
+            Err(err) => tracing::error!(error = %err, "cannot read blocks for a peer"),
+        }
+    }
+
+    pub(super) fn import_from_peer(
+        &self,
+        peer: PeerId,
+        block: Block,
+        now_ms: u64,
+    ) -> Result<(), Misbehavior> {
+        match self.import_block(block, now_ms, Some(peer)) {
+            Ok(Imported::Orphan { missing }) => {
+                self.request_ancestors(peer, missing, now_ms);
+                Ok(())
+            }
+            Ok(_) => Ok(()),
+            Err(ImportError::Node(err)) => {
+                tracing::error!(error = %err, "importing a block failed");
+                Ok(())
+            }
+            Err(err) => Err(Misbehavior::BadBlock(err)),
+        }
+    }
+
+    /// Blocks of the chosen chain from `from_height`, within the reply limits.
+    pub fn canonical_blocks(&self, from_height: u64, max: u32) -> Result<Vec<Block>, StoreError> {
+        let max = max.min(MAX_BLOCKS_PER_MESSAGE);
+        let mut blocks = Vec::new();
+        let mut bytes = 0;
+        for height in from_height..from_height.saturating_add(u64::from(max)) {
+            let Some(stored) = self.store().block_at(height)? else {
+                break;
+            };
+            bytes += bwchain_core::mempool::approx_block_size(&stored.block);
+            blocks.push(stored.block);
+            if bytes >= BLOCKS_REPLY_SOFT_BYTES {
+                break;
+            }
+        }
+        Ok(blocks)
+    }
+
+    /// The stored block `hash` and its stored ancestors, lowest first.
+    pub fn ancestors(&self, hash: Hash, max: u32) -> Result<Vec<Block>, StoreError> {
+        let max = max.min(MAX_BLOCKS_PER_MESSAGE);
+        let mut blocks = Vec::new();
+        let mut bytes = 0;
+        let mut cursor = hash;
+        while blocks.len() < max as usize && bytes < BLOCKS_REPLY_SOFT_BYTES {
+            let Some(stored) = self.store().block(&cursor)? else {
+                break;
+            };
+            if stored.block.header.height == 0 {
+                break;
+            }
+            cursor = stored.block.header.parent;
+            bytes += bwchain_core::mempool::approx_block_size(&stored.block);
+            blocks.push(stored.block);
+        }
+        blocks.reverse();
+        Ok(blocks)
+    }
+
+    /// Periodic work: blocks whose time has come, status announcements and
+    /// sync requests that timed out.
+    pub fn tick(&self, now_ms: u64) {
+        let drift = self.spec().genesis.max_clock_drift_ms;
+        let due = self.chain().tree.take_due(now_ms.saturating_add(drift));
+        for block in due {
+            if let Err(err) = self.import_block(block, now_ms, None) {
+                tracing::warn!(error = %err, "held block refused");
+            }
+        }
+        let mut chain = self.chain();
+        if now_ms.saturating_sub(chain.last_status_ms) >= STATUS_EVERY_MS {
+            chain.last_status_ms = now_ms;
+            self.broadcast(
+                None,
+                Message::Status {
+                    head_height: chain.head.height,
+                    head_hash: chain.head.hash(),
+                },
+            );
+        }
+        let peers: Vec<PeerId> = chain.peers.keys().copied().collect();
+        for peer in peers {
+            self.maybe_request_sync(&mut chain, peer, now_ms);
+        }
+    }
+}
