@@ -25,6 +25,7 @@
 
 pub mod consensus;
 pub mod execute;
+pub mod finality;
 pub mod genesis;
 pub mod mempool;
 pub mod primitives;

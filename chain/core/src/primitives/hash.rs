@@ -9,6 +9,8 @@ use super::bytes::Hash;
 pub const RECEIPT_DOMAIN: &[u8] = b"bwchain/receipt/v1";
 /// Domain tag of a transaction signature.
 pub const TX_DOMAIN: &[u8] = b"bwchain/tx/v1";
+/// Domain tag of a finality vote signature (FINALITY.md §1.1).
+pub const VOTE_DOMAIN: &[u8] = b"bwchain/vote/v1";
 /// Domain tag of a block hash (which the proposer signs).
 pub const BLOCK_DOMAIN: &[u8] = b"bwchain/block/v1";
 /// Domain tag of dev key seeds: `SHA-256("bwchain-dev/" || NAME)`.
