@@ -11,16 +11,19 @@
 //! - [`blocks`]: what finality reads about blocks ([`BlockIndex`]);
 //! - [`tally`]: votes and certificates to justified and final checkpoints,
 //!   evidence and safety faults;
+//! - [`proof`]: finality proofs and the light-client check;
 //! - [`voter`]: when an honest authority votes (lead, follow, fallback, the
 //!   signing gate), as a state machine.
 
 pub mod blocks;
+pub mod proof;
 pub mod slashing;
 pub mod tally;
 pub mod vote;
 pub mod voter;
 
 pub use blocks::{BlockIndex, BlockInfo};
+pub use proof::{check_proof, FinalityProof, ProofError};
 pub use slashing::{is_slashable, Offence};
 pub use tally::{Finality, SafetyFault, Tally, TallyUpdate, VoteEvidence};
 pub use vote::{quorum, Certificate, Checkpoint, SignedVote, Vote, VoteError};
