@@ -275,6 +275,11 @@ impl Sim {
         self.nodes.len()
     }
 
+    /// Whether there are no nodes (never the case once built).
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
     pub fn now_ms(&self) -> u64 {
         self.now_ms
     }
