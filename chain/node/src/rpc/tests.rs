@@ -159,7 +159,10 @@ fn objects_list_their_fields_in_alphabetical_order() {
     let (status, body) = request(&url, "DELETE", "/status", "");
     assert_eq!(
         (status, body.as_str()),
-        (405, r#"{"error":"method DELETE is not allowed on /status"}"#)
+        (
+            405,
+            r#"{"error":"method DELETE is not allowed on /status"}"#
+        )
     );
 }
 
