@@ -18,7 +18,7 @@ use std::thread::JoinHandle;
 use bwchain_core::execute::TxError;
 use bwchain_core::genesis::{presets, ChainSpec};
 use bwchain_core::primitives::{
-    signing, Account, Block, Hash, ReceiptOutcome, Signature, Tx, TxBody, TxOutcome,
+    signing, Account, Block, Hash, ReceiptOutcome, SealedHeader, Signature, Tx, TxBody, TxOutcome,
 };
 use bwchain_core::state::{Overlay, SessionId, SupplyRecord};
 use tokio::sync::oneshot;
@@ -215,7 +215,7 @@ impl ChainReader for FakeChain {
             .blocks
             .last()
             .expect("the genesis block is always there");
-        let head = bwchain_core::primitives::SealedHeader::new(head.block.header.clone());
+        let head = SealedHeader::new(head.block.header.clone());
         let mempool = state
             .polls
             .keys()

@@ -8,9 +8,9 @@
 //!
 //! - this file: the router, [`ApiError`], request limits and the helpers
 //!   every handler shares;
-//! - [`status`], [`blocks`], [`txs`], [`accounts`] (accounts and sessions),
-//!   [`evidence`], [`metrics`]: one file per resource;
-//! - [`fake`] (feature `testkit`): a scripted in-memory backend and a
+//! - `status`, `blocks`, `txs`, `accounts` (accounts and sessions),
+//!   `evidence`, `metrics`: one file per resource;
+//! - `fake` (feature `testkit`): a scripted in-memory backend and a
 //!   loopback server, for clients' tests.
 
 mod accounts;
