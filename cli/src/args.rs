@@ -9,7 +9,7 @@ use std::path::Path;
 use bwchain_core::primitives::signing::{KeyFile, Keypair};
 use bwchain_core::primitives::Account;
 
-use crate::client::Client;
+use bwchain_api::client::Client;
 
 /// Where the node's HTTP API listens unless `--rpc` or `BWCHAIN_RPC` says otherwise.
 pub const DEFAULT_RPC: &str = "http://127.0.0.1:8700";

@@ -3,19 +3,18 @@
 //!
 //! - `cmd`: one module per subcommand (clap `Args` plus `run`).
 //! - `args`: arguments shared by commands: `--rpc`, `--json`, keys, accounts.
-//! - `client`: a small blocking HTTP client for the node's API.
-//! - `api`: the shapes of the API's answers, as the CLI reads them.
+//!
+//! The node's answers and the client that fetches them are `bwchain_api`'s:
+//! `--json` prints an answer as it came, readable output decodes it.
 //! - `submit`: sign, submit and follow a transaction (claim, transfer, device).
 //! - `output`: readable tables and `name  value` lists.
 //!
 //! Logging (`tracing`) is set up here and only here.
 
-mod api;
 mod args;
-mod client;
-mod cmd;
 #[cfg(test)]
-mod fake_node;
+mod client_tests;
+mod cmd;
 mod output;
 mod submit;
 

@@ -5,13 +5,13 @@ use std::io::Write as _;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _, Result};
+use bwchain_api::client::{decode, Client, ClientError};
+use bwchain_api::txs::{self, Submitted, TxInfo, TxState};
 use bwchain_core::primitives::signing::{self, Keypair};
-use bwchain_core::primitives::{Hash, TxBody};
+use bwchain_core::primitives::{Hash, Tx, TxBody};
 use serde_json::Value;
 
-use crate::api::{TxInfo, TxStatus};
 use crate::args::ClientArgs;
-use crate::client::{decode, Client};
 use crate::output;
 
 /// How often `--wait` asks the node about the transaction.
@@ -99,14 +99,20 @@ pub fn sign_and_submit(
         }
     };
     let tx = key.sign_tx(&genesis_hash, nonce, body);
-    let (answer, hash) = client
-        .submit_tx(&tx)
+    let (answer, hash) = submit(client, &tx)
         .with_context(|| format!("submitting {} tx with nonce {nonce}", tx.body.kind()))?;
     let expected = signing::tx_hash(&genesis_hash, &tx);
     if hash != expected {
         tracing::warn!(%hash, %expected, "the node reports a different tx hash than computed locally");
     }
     Ok((answer, hash))
+}
+
+/// `POST /txs`: the node's answer as it came (for `--json`) and the hash in it.
+fn submit(client: &Client, tx: &Tx) -> Result<(Value, Hash), ClientError> {
+    let answer = client.post(txs::PATH, tx)?;
+    let submitted: Submitted = decode(answer.clone(), txs::PATH)?;
+    Ok((answer, submitted.hash))
 }
 
 /// Polls `GET /txs/{hash}` every `poll` until the transaction is included,
@@ -117,14 +123,14 @@ pub fn wait_for_inclusion(
     timeout: Duration,
     poll: Duration,
 ) -> Result<(Value, TxInfo)> {
-    let path = format!("/txs/{hash}");
+    let path = txs::path(hash);
     let start = Instant::now();
     loop {
         let value = client
             .get(&path)
             .with_context(|| format!("waiting for tx {hash}"))?;
         let info: TxInfo = decode(value.clone(), &path)?;
-        if info.status == TxStatus::Included {
+        if info.status == TxState::Included {
             return Ok((value, info));
         }
         if start.elapsed() >= timeout {
@@ -159,56 +165,40 @@ pub fn inclusion_report(info: &TxInfo) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fake_node::FakeNode;
-    use bwchain_core::primitives::{Account, Tx};
-    use serde_json::json;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::{Arc, Mutex};
+    use bwchain_core::mempool::MempoolError;
+    use bwchain_core::primitives::Account;
+    use bwchain_core::state::AccountRecord;
+    use bwchain_node::chain::AccountView;
+    use bwchain_node::rpc::fake::{serve, FakeChain, ServerGuard};
 
-    const GENESIS: Hash = Hash([7; 32]);
+    const INCLUDED_IN: Hash = Hash([9; 32]);
 
-    /// A node that accepts one tx, reports it pending twice, then included.
-    fn scripted_node(seen: Arc<Mutex<Vec<Tx>>>) -> FakeNode {
-        let polls = AtomicUsize::new(0);
-        FakeNode::start(move |method, path, body| {
-            let alice = Keypair::dev("alice").account();
-            match (method, path) {
-                ("GET", "/status") => (200, json!({
-                    "chain_id": "test", "genesis_hash": GENESIS, "height": 1,
-                    "head_hash": Hash::ZERO, "finalized_height": 1, "finalized_hash": Hash::ZERO,
-                    "authorities": [alice], "peers": [], "mempool": 0, "syncing": false
-                }).to_string()),
-                ("GET", p) if p == format!("/accounts/{alice}") => (200, json!({
-                    "account": alice, "balance": 10, "nonce": 4, "next_nonce": 5, "device": false
-                }).to_string()),
-                ("POST", "/txs") => {
-                    let tx: Tx = serde_json::from_str(body).unwrap();
-                    if tx.nonce == 13 {
-                        let error = "wrong nonce: expected 5, found 13";
-                        return (400, json!({ "error": error }).to_string());
-                    }
-                    if !signing::verify_tx_signature(&GENESIS, &tx) {
-                        return (400, json!({"error": "bad signature"}).to_string());
-                    }
-                    let hash = signing::tx_hash(&GENESIS, &tx);
-                    seen.lock().unwrap().push(tx);
-                    (202, json!({ "hash": hash }).to_string())
-                }
-                ("GET", p) if p.starts_with("/txs/") => {
-                    let tx = seen.lock().unwrap().last().cloned().unwrap();
-                    let included = polls.fetch_add(1, Ordering::SeqCst) >= 2;
-                    (200, json!({
-                        "hash": &p[5..],
-                        "status": if included { "included" } else { "pending" },
-                        "block_height": included.then_some(9),
-                        "block_hash": included.then_some(Hash([9; 32])),
-                        "tx": tx,
-                        "outcome": included.then(|| json!({"type": "transfer"})),
-                    }).to_string())
-                }
-                _ => (404, json!({"error": format!("no route {method} {path}")}).to_string()),
+    /// The real API over a fake chain where alice's account is at nonce 4
+    /// (next nonce 5), a transaction is reported pending twice then included
+    /// in block 9, and nonce 13 is refused as a wrong nonce.
+    fn scripted_node() -> (FakeChain, String, ServerGuard) {
+        let fake = FakeChain::dev();
+        fake.set_account(
+            Keypair::dev("alice").account(),
+            AccountView {
+                record: AccountRecord {
+                    balance: 10,
+                    nonce: 4,
+                },
+                device: None,
+                next_nonce: 5,
+            },
+        );
+        fake.include_after(2, 9, INCLUDED_IN);
+        fake.refuse_nonce(13, || {
+            MempoolError::WrongNonce {
+                expected: 5,
+                found: 13,
             }
-        })
+            .into()
+        });
+        let (url, guard) = serve(fake.clone());
+        (fake, url, guard)
     }
 
     fn transfer(_: &Hash) -> Result<TxBody> {
@@ -220,15 +210,14 @@ mod tests {
 
     #[test]
     fn submits_with_the_nodes_nonce_and_waits_for_inclusion() {
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let node = scripted_node(seen.clone());
-        let client = Client::new(&node.url);
+        let (fake, url, _guard) = scripted_node();
+        let client = Client::new(&url);
         let alice = Keypair::dev("alice");
 
         let (answer, hash) = sign_and_submit(&client, &alice, None, transfer).unwrap();
-        let tx = seen.lock().unwrap()[0].clone();
+        let tx = fake.submitted()[0].clone();
         assert_eq!(tx.nonce, 5, "next_nonce from the node");
-        assert_eq!(hash, signing::tx_hash(&GENESIS, &tx));
+        assert_eq!(hash, signing::tx_hash(&fake.genesis_hash(), &tx));
         assert_eq!(answer["hash"], hash.to_hex());
 
         let (value, info) = wait_for_inclusion(
@@ -238,28 +227,26 @@ mod tests {
             Duration::from_millis(1),
         )
         .unwrap();
-        assert_eq!(info.status, TxStatus::Included);
+        assert_eq!(info.status, TxState::Included);
         assert_eq!(value["block_height"], 9);
         assert_eq!(
             inclusion_report(&info),
-            format!("included in block 9 ({})", Hash([9; 32]))
+            format!("included in block 9 ({INCLUDED_IN})")
         );
     }
 
     #[test]
     fn explicit_nonce_skips_the_account_lookup() {
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let node = scripted_node(seen.clone());
-        let client = Client::new(&node.url);
+        let (fake, url, _guard) = scripted_node();
+        let client = Client::new(&url);
         sign_and_submit(&client, &Keypair::dev("alice"), Some(42), transfer).unwrap();
-        assert_eq!(seen.lock().unwrap()[0].nonce, 42);
+        assert_eq!(fake.submitted()[0].nonce, 42);
     }
 
     #[test]
     fn wait_times_out_naming_the_tx() {
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let node = scripted_node(seen);
-        let client = Client::new(&node.url);
+        let (_fake, url, _guard) = scripted_node();
+        let client = Client::new(&url);
         let (_, hash) = sign_and_submit(&client, &Keypair::dev("alice"), None, transfer).unwrap();
         let err = wait_for_inclusion(&client, &hash, Duration::ZERO, Duration::from_millis(1))
             .unwrap_err()
@@ -272,9 +259,8 @@ mod tests {
 
     #[test]
     fn rejected_tx_shows_the_nodes_reason() {
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let node = scripted_node(seen);
-        let client = Client::new(&node.url);
+        let (_fake, url, _guard) = scripted_node();
+        let client = Client::new(&url);
         let err = sign_and_submit(&client, &Keypair::dev("alice"), Some(13), transfer).unwrap_err();
         let text = format!("{err:#}");
         assert!(

@@ -5,7 +5,9 @@
 //! - [`chain`]: the chain service: admits transactions, produces blocks,
 //!   imports peers' blocks (fork choice, reorgs, sync), keeps the head.
 //! - [`net`]: the TCP peer transport (handshake, gossip, reconnection, bans).
-//! - [`rpc`]: the HTTP API (axum), one file per resource.
+//! - [`rpc`]: the HTTP API (axum), one file per resource, in the shapes of
+//!   [`bwchain_api`]; it reads and submits through the narrow traits of
+//!   [`chain`], never the store.
 //! - [`audit`]: replays a stored chain from genesis and checks every root
 //!   and the supply invariant.
 //! - [`clock`]: the system clock; the only place the node reads time.
@@ -14,7 +16,8 @@
 //!   the one place a node is started.
 //!
 //! [`sim`] (feature `testkit`) runs many nodes on one seeded, simulated clock
-//! and network, for tests.
+//! and network, for tests; `rpc::fake` (same feature) serves the HTTP API
+//! from a scripted in-memory chain, for clients' tests.
 
 pub mod audit;
 pub mod chain;

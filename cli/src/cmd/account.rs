@@ -1,11 +1,11 @@
 //! `bwchain account`: an account's balance, nonce and device flag.
 
 use anyhow::Result;
+use bwchain_api::accounts::{self, AccountInfo};
+use bwchain_api::client::decode;
 use bwchain_core::primitives::Account;
 
-use crate::api::AccountInfo;
 use crate::args::{parse_account, ClientArgs};
-use crate::client::decode;
 use crate::cmd::status::yes_no;
 use crate::output::{fields, print_json};
 
@@ -21,7 +21,7 @@ pub struct AccountArgs {
 }
 
 pub fn run(args: AccountArgs) -> Result<()> {
-    let path = format!("/accounts/{}", args.account);
+    let path = accounts::path(&args.account);
     let value = args.client.client().get(&path)?;
     if args.client.json {
         return print_json(&value);

@@ -4,11 +4,11 @@ use std::fmt;
 use std::str::FromStr;
 
 use anyhow::Result;
+use bwchain_api::blocks::{self, Block};
+use bwchain_api::client::decode;
 use bwchain_core::primitives::Hash;
 
-use crate::api::Block;
 use crate::args::ClientArgs;
-use crate::client::decode;
 use crate::output::{
     fields, format_timestamp_ms, print_json, reward_kind, short, tx_summary, Align, Table,
 };
@@ -61,7 +61,7 @@ pub struct BlockArgs {
 }
 
 pub fn run(args: BlockArgs) -> Result<()> {
-    let path = format!("/blocks/{}", args.block);
+    let path = blocks::path(args.block);
     let value = args.client.client().get(&path)?;
     if args.client.json {
         return print_json(&value);
@@ -71,22 +71,23 @@ pub fn run(args: BlockArgs) -> Result<()> {
 }
 
 pub fn render(block: &Block) -> String {
+    let head = &block.header;
     let header = fields(&[
-        ("height", block.height.to_string()),
-        ("hash", block.hash.to_hex()),
-        ("slot", block.slot.to_string()),
+        ("height", head.height.to_string()),
+        ("hash", head.hash.to_hex()),
+        ("slot", head.slot.to_string()),
         (
             "timestamp_ms",
             format!(
                 "{} ({})",
-                block.timestamp_ms,
-                format_timestamp_ms(block.timestamp_ms)
+                head.timestamp_ms,
+                format_timestamp_ms(head.timestamp_ms)
             ),
         ),
-        ("parent", block.parent.to_hex()),
-        ("proposer", block.proposer.to_hex()),
-        ("tx_root", block.tx_root.to_hex()),
-        ("state_root", block.state_root.to_hex()),
+        ("parent", head.parent.to_hex()),
+        ("proposer", head.proposer.to_hex()),
+        ("tx_root", head.tx_root.to_hex()),
+        ("state_root", head.state_root.to_hex()),
         ("signature", block.signature.to_hex()),
     ]);
 

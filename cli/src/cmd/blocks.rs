@@ -1,14 +1,14 @@
 //! `bwchain blocks`: a range of block headers.
 
 use anyhow::Result;
+use bwchain_api::blocks::{self, BlockSummary};
+use bwchain_api::client::decode;
 
-use crate::api::BlockSummary;
 use crate::args::ClientArgs;
-use crate::client::decode;
 use crate::output::{format_timestamp_ms, print_json, short, Align, Table};
 
 /// Most blocks the node lists in one answer.
-pub const MAX_LIMIT: u64 = 100;
+pub const MAX_LIMIT: u64 = blocks::MAX_PER_PAGE;
 
 /// List block headers, oldest first.
 #[derive(Debug, clap::Args)]
@@ -26,10 +26,7 @@ pub struct BlocksArgs {
 }
 
 pub fn run(args: BlocksArgs) -> Result<()> {
-    let mut path = format!("/blocks?limit={}", args.limit);
-    if let Some(from) = args.from {
-        path.push_str(&format!("&from={from}"));
-    }
+    let path = blocks::page_path(args.from, args.limit);
     let value = args.client.client().get(&path)?;
     if args.client.json {
         return print_json(&value);
@@ -50,14 +47,15 @@ pub fn render(blocks: &[BlockSummary]) -> String {
         ("HASH", Align::Left),
         ("PROPOSER", Align::Left),
     ]);
-    for block in blocks {
+    for summary in blocks {
+        let header = &summary.header;
         table.push(vec![
-            block.height.to_string(),
-            block.slot.to_string(),
-            format_timestamp_ms(block.timestamp_ms),
-            block.txs.to_string(),
-            short(&block.hash),
-            short(&block.proposer),
+            header.height.to_string(),
+            header.slot.to_string(),
+            format_timestamp_ms(header.timestamp_ms),
+            summary.txs.to_string(),
+            short(&header.hash),
+            short(&header.proposer),
         ]);
     }
     table.render()

@@ -1,11 +1,11 @@
 //! `bwchain session`: the bytes credited so far in one session.
 
 use anyhow::Result;
+use bwchain_api::accounts::{self, SessionInfo};
+use bwchain_api::client::decode;
 use bwchain_core::primitives::Account;
 
-use crate::api::SessionInfo;
 use crate::args::{parse_account, ClientArgs};
-use crate::client::decode;
 use crate::output::{fields, print_json};
 
 /// Show the bytes credited so far in one session.
@@ -29,10 +29,7 @@ pub struct SessionArgs {
 }
 
 pub fn run(args: SessionArgs) -> Result<()> {
-    let path = format!(
-        "/sessions/{}/{}/{}",
-        args.provider, args.consumer, args.session
-    );
+    let path = accounts::session_path(&args.provider, &args.consumer, args.session);
     let value = args.client.client().get(&path)?;
     if args.client.json {
         return print_json(&value);

@@ -1,10 +1,10 @@
 //! `bwchain status`: the node's view of the chain.
 
 use anyhow::Result;
+use bwchain_api::client::decode;
+use bwchain_api::status::{self, Status};
 
-use crate::api::Status;
 use crate::args::ClientArgs;
-use crate::client::decode;
 use crate::output::{fields, print_json};
 
 /// Show the node's chain: height, finality, authorities, peers and mempool.
@@ -15,11 +15,11 @@ pub struct StatusArgs {
 }
 
 pub fn run(args: StatusArgs) -> Result<()> {
-    let value = args.client.client().get("/status")?;
+    let value = args.client.client().get(status::PATH)?;
     if args.client.json {
         return print_json(&value);
     }
-    println!("{}", render(&decode(value, "/status")?));
+    println!("{}", render(&decode(value, status::PATH)?));
     Ok(())
 }
 

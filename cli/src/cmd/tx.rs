@@ -1,11 +1,11 @@
 //! `bwchain tx`: a transaction's status, contents and outcome.
 
 use anyhow::Result;
+use bwchain_api::client::decode;
+use bwchain_api::txs::{self, TxInfo, TxState};
 use bwchain_core::primitives::{Hash, TxBody};
 
-use crate::api::{TxInfo, TxStatus};
 use crate::args::ClientArgs;
-use crate::client::decode;
 use crate::output::{self, fields, print_json, tx_summary, Align, Table};
 
 /// Show a transaction's status, contents and outcome.
@@ -23,7 +23,7 @@ pub struct TxArgs {
 }
 
 pub fn run(args: TxArgs) -> Result<()> {
-    let path = format!("/txs/{}", args.hash);
+    let path = txs::path(&args.hash);
     let value = args.client.client().get(&path)?;
     if args.client.json {
         return print_json(&value);
@@ -34,8 +34,8 @@ pub fn run(args: TxArgs) -> Result<()> {
 
 pub fn render(info: &TxInfo) -> String {
     let status = match info.status {
-        TxStatus::Pending => "pending".to_owned(),
-        TxStatus::Included => match (info.block_height, info.block_hash) {
+        TxState::Pending => "pending".to_owned(),
+        TxState::Included => match (info.block_height, info.block_hash) {
             (Some(height), Some(hash)) => format!("included in block {height} ({hash})"),
             (Some(height), None) => format!("included in block {height}"),
             _ => "included".to_owned(),

@@ -58,7 +58,9 @@ pub enum ProofError {
     TooManyHeaders { max: usize, found: usize },
     #[error("the first header is block {found}, not the requested block {expected}")]
     NotRequested { expected: Hash, found: Hash },
-    #[error("header {index} does not follow its predecessor (parent {found}, expected {expected})")]
+    #[error(
+        "header {index} does not follow its predecessor (parent {found}, expected {expected})"
+    )]
     BrokenChain {
         index: usize,
         expected: Hash,
@@ -266,34 +268,74 @@ mod tests {
         let good = chain.proof(2, 5, 1);
         type Mutation = fn(&mut FinalityProof, &Chain);
         let rows: Vec<(&str, Mutation, &str)> = vec![
-            ("fewer than q signers", |p, _| {
-                p.link.signatures.pop();
-            }, "at least 3"),
-            ("duplicate signer", |p, _| p.link.signatures[1] = p.link.signatures[0], "out of place"),
-            ("not an authority", |p, _| {
-                p.intermediates[0].signatures[0].authority = Keypair::dev("mallory").account()
-            }, "not an authority"),
-            ("bad signature", |p, _| p.intermediates[1].signatures[2].signature = Signature([3; 64]), "bad vote signature"),
-            ("small-order key", |p, _| {
-                let mut identity = [0u8; 32];
-                identity[0] = 1;
-                p.link.signatures[0] = CertificateSignature {
-                    authority: Account(identity),
-                    signature: Signature([0; 64]),
-                };
-            }, "not an authority"),
-            ("slot gap", |p, _| {
-                p.intermediates.remove(0);
-            }, "targets slot"),
-            ("link too far", |p, c| p.link = c.certificate(2, 6), "link targets slot"),
-            ("broken header chain", |p, _| {
-                p.headers.remove(2);
-            }, "does not follow"),
-            ("extra header", |p, c| p.headers.push(c.headers[6].clone()), "end at block"),
+            (
+                "fewer than q signers",
+                |p, _| {
+                    p.link.signatures.pop();
+                },
+                "at least 3",
+            ),
+            (
+                "duplicate signer",
+                |p, _| p.link.signatures[1] = p.link.signatures[0],
+                "out of place",
+            ),
+            (
+                "not an authority",
+                |p, _| {
+                    p.intermediates[0].signatures[0].authority = Keypair::dev("mallory").account()
+                },
+                "not an authority",
+            ),
+            (
+                "bad signature",
+                |p, _| p.intermediates[1].signatures[2].signature = Signature([3; 64]),
+                "bad vote signature",
+            ),
+            (
+                "small-order key",
+                |p, _| {
+                    let mut identity = [0u8; 32];
+                    identity[0] = 1;
+                    p.link.signatures[0] = CertificateSignature {
+                        authority: Account(identity),
+                        signature: Signature([0; 64]),
+                    };
+                },
+                "not an authority",
+            ),
+            (
+                "slot gap",
+                |p, _| {
+                    p.intermediates.remove(0);
+                },
+                "targets slot",
+            ),
+            (
+                "link too far",
+                |p, c| p.link = c.certificate(2, 6),
+                "link targets slot",
+            ),
+            (
+                "broken header chain",
+                |p, _| {
+                    p.headers.remove(2);
+                },
+                "does not follow",
+            ),
+            (
+                "extra header",
+                |p, c| p.headers.push(c.headers[6].clone()),
+                "end at block",
+            ),
             ("no headers", |p, _| p.headers.clear(), "no headers"),
-            ("requested not first", |p, _| {
-                p.headers.remove(0);
-            }, "not the requested block"),
+            (
+                "requested not first",
+                |p, _| {
+                    p.headers.remove(0);
+                },
+                "not the requested block",
+            ),
         ];
         for (name, mutate, expected) in rows {
             let mut proof = good.clone();

@@ -29,8 +29,9 @@ pub enum SubmitError {
     Mempool(#[from] MempoolError),
     #[error("already included in block {height}")]
     AlreadyIncluded { height: u64 },
+    /// The node's storage failed: the node's fault, not the sender's.
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Storage(#[from] StoreError),
 }
 
 impl From<SignatureError> for SubmitError {
@@ -41,7 +42,7 @@ impl From<SignatureError> for SubmitError {
 
 impl From<StorageError> for SubmitError {
     fn from(err: StorageError) -> Self {
-        SubmitError::Store(err.into())
+        SubmitError::Storage(err.into())
     }
 }
 

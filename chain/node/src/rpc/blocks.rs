@@ -1,0 +1,85 @@
+//! `GET /blocks` (a page of header summaries) and `GET /blocks/{id}`.
+
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use bwchain_api::blocks::{Block, BlockReward, BlockSummary, BlockTx, HeaderJson, PageQuery};
+use bwchain_core::primitives::Hash;
+
+use super::{
+    parse_hex, path, ApiError, ApiResult, Backend, JsonAnswer, DEFAULT_BLOCKS_PER_PAGE,
+    MAX_BLOCKS_PER_PAGE,
+};
+use crate::store::StoredBlock;
+
+/// `id` is `latest`, a height or a 64-hex block hash.
+pub(super) async fn block(
+    State(backend): State<Backend>,
+    id: Result<Path<String>, PathRejection>,
+) -> ApiResult<JsonAnswer<Block>> {
+    let id = path(id)?;
+    let stored = if id == "latest" {
+        backend.block(&backend.status().head.hash())?
+    } else if id.len() == 2 * Hash::LEN {
+        backend.block(&parse_hex::<Hash>("block hash", &id)?)?
+    } else {
+        let height: u64 = id.parse().map_err(|_| {
+            ApiError::bad_request(format!(
+                "bad block id {id:?}: expected \"latest\", a height or a 64-hex block hash"
+            ))
+        })?;
+        backend.block_at(height)?
+    };
+    let stored = stored.ok_or_else(|| ApiError::not_found(format!("no block {id}")))?;
+    Ok(JsonAnswer(block_json(&stored)))
+}
+
+fn block_json(stored: &StoredBlock) -> Block {
+    let block = &stored.block;
+    Block {
+        header: HeaderJson::new(&block.header, stored.hash()),
+        signature: block.signature,
+        txs: block
+            .txs
+            .iter()
+            .zip(&stored.tx_hashes)
+            .map(|(tx, hash)| BlockTx::new(*hash, tx))
+            .collect(),
+        rewards: stored.rewards.iter().map(BlockReward::from).collect(),
+        minted: stored.minted,
+    }
+}
+
+/// `?from=H&limit=N`: up to N headers from height H (default: ending with
+/// the head), oldest first.
+pub(super) async fn blocks(
+    State(backend): State<Backend>,
+    query: Result<Query<PageQuery>, QueryRejection>,
+) -> ApiResult<JsonAnswer<Vec<BlockSummary>>> {
+    let Query(query) = query.map_err(|rejection| {
+        ApiError::bad_request(format!(
+            "bad query: {} (expected from=HEIGHT&limit=N, integers)",
+            rejection.body_text()
+        ))
+    })?;
+    let limit = query.limit.unwrap_or(DEFAULT_BLOCKS_PER_PAGE);
+    if limit == 0 || limit > MAX_BLOCKS_PER_PAGE {
+        return Err(ApiError::bad_request(format!(
+            "limit must be 1..={MAX_BLOCKS_PER_PAGE}, found {limit}"
+        )));
+    }
+    let head = backend.status().head.height;
+    let from = query.from.unwrap_or_else(|| head.saturating_sub(limit - 1));
+    let mut summaries = Vec::new();
+    let mut height = from;
+    while height <= head && (summaries.len() as u64) < limit {
+        let Some(stored) = backend.block_at(height)? else {
+            break;
+        };
+        summaries.push(BlockSummary {
+            header: HeaderJson::new(&stored.block.header, stored.hash()),
+            txs: stored.block.txs.len() as u64,
+        });
+        height += 1;
+    }
+    Ok(JsonAnswer(summaries))
+}

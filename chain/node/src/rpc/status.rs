@@ -1,0 +1,43 @@
+//! `GET /status`: head, finality, authorities and their latest blocks,
+//! peers, mempool.
+
+use axum::extract::State;
+use bwchain_api::status::{AuthorityActivity, Peer, Status};
+
+use super::{ApiResult, Backend, JsonAnswer};
+
+pub(super) async fn status(State(backend): State<Backend>) -> ApiResult<JsonAnswer<Status>> {
+    let status = backend.status();
+    let spec = backend.spec();
+    let authority_activity = backend
+        .authority_activity()?
+        .into_iter()
+        .map(|entry| AuthorityActivity::new(entry.authority, entry.last_block))
+        .collect();
+    let peers = status
+        .peers
+        .iter()
+        .map(|peer| Peer {
+            address: peer.address.clone(),
+            head_height: peer.head_height,
+        })
+        .collect();
+    Ok(JsonAnswer(Status {
+        chain_id: spec.genesis.chain_id.clone(),
+        genesis_hash: spec.genesis_hash(),
+        height: status.head.height,
+        head_hash: status.head.hash(),
+        head_slot: status.head.slot,
+        head_timestamp_ms: status.head.timestamp_ms,
+        finalized_height: status.finalized.height,
+        finalized_hash: status.finalized.hash(),
+        authorities: spec.genesis.authorities.clone(),
+        authority: backend.authority(),
+        authority_activity,
+        block_time_ms: spec.genesis.block_time_ms,
+        peers,
+        mempool: status.mempool as u64,
+        syncing: status.syncing,
+        evidence: backend.evidence()?.len() as u64,
+    }))
+}
