@@ -8,12 +8,14 @@
 
 use bincode::{Decode, Encode};
 
+use crate::finality::{Certificate, Checkpoint, FinalityProof, SignedVote};
 use crate::genesis::MAX_BLOCK_BYTES;
 use crate::primitives::codec::{self, DecodeError};
 use crate::primitives::{Block, Hash, Tx};
 
-/// Bumped on any incompatible change to [`Message`].
-pub const PROTOCOL_VERSION: u32 = 1;
+/// Bumped on any incompatible change to [`Message`]. Version 2 added
+/// finality votes, certificates and proofs (FINALITY.md §1.5).
+pub const PROTOCOL_VERSION: u32 = 2;
 /// Largest frame: one block of the largest size a genesis allows, plus room
 /// for the message around it.
 pub const MAX_FRAME_BYTES: usize = MAX_BLOCK_BYTES as usize + 64 * 1024;
@@ -40,10 +42,12 @@ pub struct Hello {
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
 pub enum Message {
     Hello(Hello),
-    /// The sender's head, sent periodically and after it moves.
+    /// The sender's head and finality, sent periodically.
     Status {
         head_height: u64,
         head_hash: Hash,
+        justified: Checkpoint,
+        finalized: Checkpoint,
     },
     /// A block the sender accepted onto its chosen chain.
     NewBlock(Block),
@@ -61,6 +65,21 @@ pub enum Message {
     },
     /// A reply to either request, lowest height first.
     Blocks(Vec<Block>),
+    /// A finality vote (relayed once by each node that accepts it).
+    Vote(SignedVote),
+    /// Asks for the sender's latest finality proof and highest certificate.
+    GetFinality,
+    /// The answer to `GetFinality`.
+    Finality {
+        proof: Option<FinalityProof>,
+        justified: Option<Certificate>,
+    },
+    /// Asks for the certificate that justified `target`.
+    GetCertificate {
+        target: Checkpoint,
+    },
+    /// A certificate: q signatures over one `source -> target`.
+    Certificate(Certificate),
 }
 
 impl Message {
@@ -73,6 +92,11 @@ impl Message {
             Message::GetBlocks { .. } => "get_blocks",
             Message::GetAncestors { .. } => "get_ancestors",
             Message::Blocks(_) => "blocks",
+            Message::Vote(_) => "vote",
+            Message::GetFinality => "get_finality",
+            Message::Finality { .. } => "finality",
+            Message::GetCertificate { .. } => "get_certificate",
+            Message::Certificate(_) => "certificate",
         }
     }
 }
@@ -127,6 +151,8 @@ mod tests {
         let message = Message::Status {
             head_height: 7,
             head_hash: Hash([3; 32]),
+            justified: Checkpoint::genesis(Hash([1; 32])),
+            finalized: Checkpoint::genesis(Hash([1; 32])),
         };
         let frame = encode_frame(&message).unwrap();
         let length = u32::from_be_bytes(frame[..4].try_into().unwrap());

@@ -234,6 +234,7 @@ mod tests {
                     &built.sign(&alice),
                     &built.executed,
                     None,
+                    None,
                     false,
                 )
                 .unwrap();

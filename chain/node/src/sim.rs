@@ -24,6 +24,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::audit::{self, AuditReport};
 use crate::chain::{Node, NodeConfig, Outbound, PeerId};
+use bwchain_core::finality::check_proof;
 use bwchain_core::genesis::ChainSpec;
 use bwchain_core::mempool::MempoolLimits;
 use bwchain_core::primitives::signing::Keypair;
@@ -621,6 +622,42 @@ impl Sim {
     }
 
     /// The finality checks run after every step.
+    /// The finalized block has a proof that a light client accepts, and
+    /// no honest authority appears in any evidence.
+    fn check_proof_and_evidence(&self, index: usize, node: &Node, finalized: &SealedHeader) {
+        let at = self.now_ms;
+        if self.spec.genesis.authorities.len() > 1 {
+            let proof = node
+                .finality_proof(finalized.height)
+                .expect("store readable")
+                .unwrap_or_else(|| {
+                    panic!(
+                        "at {at} ms node {index} has no proof for its finalized block {}",
+                        finalized.height
+                    )
+                });
+            if let Err(err) = check_proof(
+                &self.spec.genesis,
+                &self.spec.genesis_hash(),
+                &finalized.hash(),
+                &proof,
+            ) {
+                panic!("at {at} ms node {index}'s finality proof fails: {err}");
+            }
+        }
+        let store = node.store();
+        let votes = store.vote_evidence().expect("store readable");
+        assert!(
+            votes.is_empty(),
+            "at {at} ms node {index} holds vote evidence against honest authorities: {votes:?}"
+        );
+        let blocks = store.evidence().expect("store readable");
+        assert!(
+            blocks.is_empty(),
+            "at {at} ms node {index} holds block evidence against honest authorities"
+        );
+    }
+
     fn check_finality(&mut self) {
         for index in 0..self.nodes.len() {
             let Some(running) = &self.nodes[index].running else {
@@ -677,6 +714,12 @@ impl Sim {
                         self.finalized_by_height.insert(height, hash);
                     }
                 }
+            }
+            let moved = previous.map_or(finalized.height > 0, |(height, _)| {
+                finalized.height > height
+            });
+            if moved {
+                self.check_proof_and_evidence(index, &node, &finalized);
             }
             self.nodes[index].last_finalized = Some((finalized.height, finalized.hash()));
             if finalized.height > 0 {

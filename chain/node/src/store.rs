@@ -8,7 +8,10 @@
 //! | `U` + block hash         | the block's [`StateChange`]s (undo data), while it is not final |
 //! | `S` + bincode(StateKey)  | bincode(StateValue)                      |
 //! | `E` + proposer + slot    | [`Evidence`] of equivocation             |
-//! | `M` + name               | metadata: head, accumulator, genesis, last signed slot |
+//! | `V` + authority + target slot + vote id | [`VoteEvidence`]: slashable votes |
+//! | `C` + bincode(Checkpoint) | the [`Certificate`] that justified it   |
+//! | `P` + height (u64 BE)    | the [`Finality`] of the first finalized checkpoint at or above each multiple of [`PROOF_PERIOD`] heights |
+//! | `M` + name               | metadata: head, accumulator, genesis, last signed slot, last vote, latest finality |
 //!
 //! Every block is committed with one atomic `apply_batch` (block, its state
 //! changes, tx index, head pointer, accumulator and the proposer's last
@@ -21,9 +24,10 @@ use std::path::Path;
 use bincode::{Decode, Encode};
 
 use bwchain_core::execute::ExecutedBlock;
+use bwchain_core::finality::{Certificate, Checkpoint, Finality, SignedVote, VoteEvidence};
 use bwchain_core::genesis::{ChainSpec, Genesis};
 use bwchain_core::primitives::codec::{self, DecodeError};
-use bwchain_core::primitives::{Block, Hash, Reward, SealedHeader, Signature, TxOutcome};
+use bwchain_core::primitives::{Block, Hash, Header, Reward, SealedHeader, Signature, TxOutcome};
 use bwchain_core::state::{LtHash, StateChange, StateKey, StateValue, StateView, StorageError};
 
 const BLOCK: u8 = b'B';
@@ -32,6 +36,11 @@ const TX: u8 = b'T';
 const UNDO: u8 = b'U';
 const STATE: u8 = b'S';
 const EVIDENCE: u8 = b'E';
+const VOTE_EVIDENCE: u8 = b'V';
+const CERTIFICATE: u8 = b'C';
+const PROOF: u8 = b'P';
+/// One finality proof is kept per this many heights (FINALITY.md §1.7).
+pub const PROOF_PERIOD: u64 = 64;
 /// sled's page cache. Its default (1 GiB) is more than a node needs: the
 /// hot set is the devices and recent sessions.
 const CACHE_BYTES: u64 = 256 * 1024 * 1024;
@@ -39,6 +48,8 @@ const META_HEAD: &[u8] = b"Mhead";
 const META_ACCUMULATOR: &[u8] = b"Maccumulator";
 const META_GENESIS: &[u8] = b"Mgenesis";
 const META_LAST_SIGNED_SLOT: &[u8] = b"Mlast_signed_slot";
+const META_LAST_VOTE: &[u8] = b"Mlast_vote";
+const META_FINALITY: &[u8] = b"Mfinality";
 
 /// A block with what executing it produced, as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
@@ -67,6 +78,8 @@ pub struct ChainUpdate<'a> {
     pub accumulator: &'a LtHash,
     /// This node's last signed slot, when it proposed the added block.
     pub signed_slot: Option<u64>,
+    /// The proposer's lead vote for the added block, committed with it.
+    pub last_vote: Option<&'a SignedVote>,
     /// Whether to keep the added blocks' undo data: only blocks that are
     /// not final yet can ever be reverted.
     pub keep_undo: bool,
@@ -224,6 +237,7 @@ impl Store {
         block: &Block,
         executed: &ExecutedBlock,
         signed_slot: Option<u64>,
+        last_vote: Option<&SignedVote>,
         keep_undo: bool,
     ) -> Result<(), StoreError> {
         let writes = executed
@@ -237,6 +251,7 @@ impl Store {
             state_writes: writes,
             accumulator: &executed.accumulator,
             signed_slot,
+            last_vote,
             keep_undo,
         })
     }
@@ -302,6 +317,9 @@ impl Store {
         if let Some(slot) = update.signed_slot {
             batch.insert(META_LAST_SIGNED_SLOT, &slot.to_be_bytes());
         }
+        if let Some(vote) = update.last_vote {
+            batch.insert(META_LAST_VOTE, codec::encode(vote));
+        }
         self.db.apply_batch(batch)?;
         self.db.flush()?;
         Ok(())
@@ -315,6 +333,124 @@ impl Store {
             .insert(key(EVIDENCE, &id), codec::encode(evidence))?;
         self.db.flush()?;
         Ok(())
+    }
+
+    /// Records this authority's vote as its last, flushed: only then may it
+    /// leave the node (FINALITY.md V2).
+    pub(crate) fn put_last_vote(&self, vote: &SignedVote) -> Result<(), StoreError> {
+        self.db.insert(META_LAST_VOTE, codec::encode(vote))?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// This authority's last vote.
+    pub fn last_vote(&self) -> Result<Option<SignedVote>, StoreError> {
+        self.decode_meta(META_LAST_VOTE)
+    }
+
+    /// Records slashable votes (kept forever; small and rare).
+    pub(crate) fn put_vote_evidence(&self, evidence: &VoteEvidence) -> Result<(), StoreError> {
+        let mut id = evidence.authority.0.to_vec();
+        id.extend_from_slice(&evidence.second.vote.target.slot.to_be_bytes());
+        id.extend_from_slice(&codec::encode(&evidence.second.signature));
+        self.db
+            .insert(key(VOTE_EVIDENCE, &id), codec::encode(evidence))?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// All recorded vote evidence, by authority and target slot.
+    pub fn vote_evidence(&self) -> Result<Vec<VoteEvidence>, StoreError> {
+        self.scan_decoded(VOTE_EVIDENCE)
+    }
+
+    /// Keeps a certificate of a justified checkpoint. Not flushed: a lost
+    /// certificate is fetched again from peers.
+    pub(crate) fn put_certificate(&self, certificate: &Certificate) -> Result<(), StoreError> {
+        self.db.insert(
+            key(CERTIFICATE, &codec::encode(&certificate.target)),
+            codec::encode(certificate),
+        )?;
+        Ok(())
+    }
+
+    /// The certificates kept, lowest target slot first.
+    pub fn certificates(&self) -> Result<Vec<Certificate>, StoreError> {
+        self.scan_decoded(CERTIFICATE)
+    }
+
+    /// Drops the certificates of checkpoints below `slot`.
+    pub(crate) fn forget_certificates_below(&self, slot: u64) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        for entry in self.db.scan_prefix([CERTIFICATE]) {
+            let (stored_key, _) = entry?;
+            let checkpoint: Checkpoint = codec::decode(&stored_key[1..])?;
+            if checkpoint.slot < slot {
+                batch.remove(stored_key);
+            }
+        }
+        self.db.apply_batch(batch)?;
+        Ok(())
+    }
+
+    /// Commits a new finalized checkpoint with its proof and drops the undo
+    /// data of the blocks it made final, in one flushed batch.
+    pub(crate) fn commit_finality(
+        &self,
+        finality: &Finality,
+        period_height: Option<u64>,
+        newly_final: &[Hash],
+    ) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        let encoded = codec::encode(finality);
+        batch.insert(META_FINALITY, encoded.clone());
+        if let Some(height) = period_height {
+            batch.insert(key(PROOF, &height.to_be_bytes()), encoded);
+        }
+        for hash in newly_final {
+            batch.remove(key(UNDO, &hash.0));
+        }
+        self.db.apply_batch(batch)?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// The latest finality committed.
+    pub fn finality(&self) -> Result<Option<Finality>, StoreError> {
+        self.decode_meta(META_FINALITY)
+    }
+
+    /// The kept finality whose finalized checkpoint is the lowest at or
+    /// above `height`, or the latest.
+    pub fn finality_covering(&self, height: u64) -> Result<Option<Finality>, StoreError> {
+        for entry in self
+            .db
+            .range(key(PROOF, &height.to_be_bytes())..key(PROOF + 1, &[]))
+        {
+            let (_, bytes) = entry?;
+            let finality: Finality = codec::decode(&bytes)?;
+            if finality.link.source.height >= height {
+                return Ok(Some(finality));
+            }
+        }
+        self.finality()
+    }
+
+    fn decode_meta<T: bincode::Decode<()>>(&self, name: &[u8]) -> Result<Option<T>, StoreError> {
+        match self.db.get(name)? {
+            Some(bytes) => Ok(Some(codec::decode(&bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn scan_decoded<T: bincode::Decode<()>>(&self, prefix: u8) -> Result<Vec<T>, StoreError> {
+        self.db
+            .scan_prefix([prefix])
+            .map(|entry| {
+                let (_, bytes) = entry?;
+                codec::decode(&bytes).map_err(StoreError::from)
+            })
+            .collect()
     }
 
     /// All recorded equivocation evidence, by proposer and slot.
@@ -353,6 +489,15 @@ impl Store {
             )));
         }
         Ok(Some(stored))
+    }
+
+    /// The header of a stored block, without decoding its transactions.
+    pub fn header(&self, hash: &Hash) -> Result<Option<Header>, StoreError> {
+        match self.db.get(key(BLOCK, &hash.0))? {
+            // A stored block starts with its block, which starts with its header.
+            Some(bytes) => Ok(Some(codec::decode_prefix(&bytes)?)),
+            None => Ok(None),
+        }
     }
 
     pub fn block_hash_at(&self, height: u64) -> Result<Option<Hash>, StoreError> {
@@ -446,7 +591,7 @@ impl Store {
         block: &Block,
         executed: &ExecutedBlock,
     ) -> Result<(), StoreError> {
-        self.commit_block(header, block, executed, Some(header.slot), false)
+        self.commit_block(header, block, executed, Some(header.slot), None, false)
     }
 }
 
@@ -501,6 +646,7 @@ mod tests {
                     &built.sign(&alice),
                     &built.executed,
                     Some(1),
+                    None,
                     false,
                 )
                 .unwrap();

@@ -3,6 +3,7 @@
 //! or a value, never panic, and a decoded value must re-encode to exactly
 //! the bytes it came from (one value, one encoding).
 
+use bwchain_core::finality::{Certificate, Checkpoint, Finality, FinalityProof, SignedVote, Vote};
 use bwchain_core::genesis::Genesis;
 use bwchain_core::primitives::{
     codec,
@@ -52,6 +53,37 @@ fn sample_block() -> Block {
     }
 }
 
+fn sample_vote(index: usize) -> SignedVote {
+    let vote = Vote {
+        source: Checkpoint::genesis(Hash([1; 32])),
+        target: Checkpoint {
+            slot: 4,
+            height: 3,
+            hash: Hash([2; 32]),
+        },
+    };
+    vote.sign(&Hash([3; 32]), &Keypair::dev(&format!("authority-{index}")))
+}
+
+fn sample_certificate() -> Certificate {
+    let votes: Vec<SignedVote> = (0..3).map(sample_vote).collect();
+    let genesis = Genesis {
+        authorities: (0..4)
+            .map(|i| Keypair::dev(&format!("authority-{i}")).account())
+            .collect(),
+        ..bwchain_core::genesis::presets::dev()
+    };
+    Certificate::from_votes(&genesis, votes[0].vote, &votes)
+}
+
+fn sample_proof() -> FinalityProof {
+    FinalityProof {
+        link: sample_certificate(),
+        intermediates: vec![sample_certificate()],
+        headers: vec![sample_block().header, sample_block().header],
+    }
+}
+
 fn sample_messages() -> Vec<Message> {
     let block = sample_block();
     vec![
@@ -66,7 +98,23 @@ fn sample_messages() -> Vec<Message> {
         Message::Status {
             head_height: 3,
             head_hash: Hash([8; 32]),
+            justified: Checkpoint::genesis(Hash([1; 32])),
+            finalized: Checkpoint::genesis(Hash([1; 32])),
         },
+        Message::Vote(sample_vote(0)),
+        Message::GetFinality,
+        Message::Finality {
+            proof: Some(sample_proof()),
+            justified: Some(sample_certificate()),
+        },
+        Message::Finality {
+            proof: None,
+            justified: None,
+        },
+        Message::GetCertificate {
+            target: Checkpoint::genesis(Hash([5; 32])),
+        },
+        Message::Certificate(sample_certificate()),
         Message::NewTx(block.txs[0].clone()),
         Message::GetBlocks {
             from_height: 5,
@@ -98,6 +146,10 @@ fn check_all_decoders(bytes: &[u8]) -> Result<(), TestCaseError> {
     check_canonical::<Tx>(bytes)?;
     check_canonical::<Header>(bytes)?;
     check_canonical::<StoredBlock>(bytes)?;
+    check_canonical::<SignedVote>(bytes)?;
+    check_canonical::<Certificate>(bytes)?;
+    check_canonical::<FinalityProof>(bytes)?;
+    check_canonical::<Finality>(bytes)?;
     let _ = decode_message(bytes);
     Ok(())
 }

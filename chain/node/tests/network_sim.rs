@@ -118,11 +118,12 @@ fn four_authorities_agree_and_finalize() {
     assert_eq!(counts.len(), 4);
     assert!(counts.values().all(|count| *count == 15), "{counts:?}");
 
-    // Three distinct proposers finalize: two blocks behind the head.
+    // Votes of slot s+1 finalize block s: one block behind the head once
+    // the last slot's votes are in.
     for index in 0..4 {
         let finalized = sim.finalized(index);
-        assert_eq!(finalized.height, head.height - 2, "node {index}");
-        assert_eq!(finalized.hash(), sim.chain(0)[58]);
+        assert_eq!(finalized.height, head.height - 1, "node {index}");
+        assert_eq!(finalized.hash(), sim.chain(0)[59]);
     }
     let lags: Vec<u64> = sim.stats.finality_lag.keys().copied().collect();
     assert!(
@@ -130,7 +131,7 @@ fn four_authorities_agree_and_finalize() {
         "finality lags seen: {:?}",
         sim.stats.finality_lag
     );
-    assert!(sim.highest_finalized() >= 58);
+    assert!(sim.highest_finalized() >= 59);
 }
 
 /// Random claims submitted to random nodes over random latencies (links
@@ -534,10 +535,10 @@ fn random_partitions(seed: u64, slots: u64) -> Vec<Hash> {
         sim.finalized(0).height > finalized_before,
         "seed {seed}: finality resumed"
     );
-    assert_eq!(
-        sim.highest_finalized() + 2,
-        sim.head(0).height,
-        "seed {seed}: finality caught up with the head"
+    let lag = sim.head(0).height - sim.highest_finalized();
+    assert!(
+        (1..=2).contains(&lag),
+        "seed {seed}: finality caught up with the head (lag {lag})"
     );
     assert!(
         (0..nodes).any(|i| sim.reorgs(i) > 0),
@@ -557,40 +558,37 @@ fn finality_never_reverts() {
     }
 }
 
-/// Two partitions in a row without a heal in between: {0,3}|{1,2} for
-/// eleven slots, then {0,1}|{2,3}. After the first, chain A (authorities 3
-/// and 0, slots 3 4 7 8 11) has 5 blocks and chain B (1 and 2, slots 1 2 5
-/// 6 9 10) has 6. In the second, node 3 meets node 2 and switches to the
-/// longer B; node 0 proposes A's sixth block in slot 12 before it has
-/// fetched B from node 1, and that block wins the equal-height tie on node
-/// 1 (lower hash), so node 1 switches to A. Node 1 then proposes on A in
-/// slot 13: A's blocks have three distinct proposers {3, 0, 1}, and nodes 0
-/// and 1 finalize A's block 5. Node 3 proposes on B in slot 15: {1, 2, 3},
-/// and nodes 2 and 3 finalize B's block 5. Nobody equivocated. After the
-/// heal neither pair can adopt the other's chain (that would revert a
-/// finalized block), each chain has two proposers from then on, so
-/// finality stops everywhere and the nodes never agree again (while
-/// asking each other for the same blocks over and over).
-///
-/// The cause is the finality rule itself (DESIGN.md §4): a block counts as
-/// its proposer's support, but nothing stops an honest authority from
-/// later building on a conflicting branch that is longer.
+/// Two partitions in a row without a heal in between: {0,3}|{1,2}, then
+/// {0,1}|{2,3}. Under the old "distinct proposers" rule this let nodes 0,1
+/// and nodes 2,3 finalize conflicting blocks, splitting the chain for
+/// good. With votes, each side holds 2 of 4 votes in every slot, so nothing
+/// past the last checkpoint before the split is even justified until the
+/// heal; then the nodes agree and finality resumes. `Sim` checks after every
+/// step that no two nodes ever finalize different blocks at one height.
+/// Swept over 20 seeds with the second partition starting at slots 3-15.
 #[test]
-#[ignore = "bug (DESIGN.md §4 finality rule): partitions that change before they heal make honest nodes finalize conflicting blocks and split the chain for good"]
 fn finality_survives_partitions_that_change_before_healing() {
-    let mut sim = Sim::new(SimConfig::new(4, 1));
-    sim.partition(&[&[0, 3], &[1, 2]]);
-    sim.run_for(11 * BLOCK_TIME_MS + 50);
-    sim.partition(&[&[0, 1], &[2, 3]]);
-    // `Sim` fails the run here, when nodes 2 and 3 finalize B's block 5.
-    sim.run_slots(10);
-    sim.heal();
-    assert!(sim.converge(CONVERGE_LIMIT_MS), "the chain split for good");
-    let finalized = sim.finalized(0).height;
-    sim.run_slots(8);
-    assert!(sim.converge(CONVERGE_LIMIT_MS));
-    assert!(sim.finalized(0).height > finalized, "finality resumed");
-    assert_all_agree(&sim);
+    for seed in 1..=20u64 {
+        let switch_slot = 3 + seed % 13;
+        let mut sim = Sim::new(SimConfig::new(4, seed));
+        sim.partition(&[&[0, 3], &[1, 2]]);
+        sim.run_for(switch_slot * BLOCK_TIME_MS + 50);
+        sim.partition(&[&[0, 1], &[2, 3]]);
+        sim.run_slots(10);
+        sim.heal();
+        assert!(
+            sim.converge(CONVERGE_LIMIT_MS),
+            "seed {seed}: the chain split for good"
+        );
+        let finalized = sim.finalized(0).height;
+        sim.run_slots(8);
+        assert!(sim.converge(CONVERGE_LIMIT_MS), "seed {seed}");
+        assert!(
+            sim.finalized(0).height > finalized,
+            "seed {seed}: finality resumed"
+        );
+        assert_all_agree(&sim);
+    }
 }
 
 /// What one `import_block` should return.

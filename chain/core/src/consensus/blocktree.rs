@@ -108,6 +108,11 @@ impl BlockTree {
             .retain(|_, block| block.header.height > finalized_height);
     }
 
+    /// The side blocks held, in no particular order.
+    pub fn side_blocks(&self) -> impl Iterator<Item = (&Hash, &Block)> {
+        self.side.iter()
+    }
+
     pub fn side_len(&self) -> usize {
         self.side.len()
     }

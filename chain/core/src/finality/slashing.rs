@@ -2,12 +2,15 @@
 //! signs two votes for one target slot, nor one vote whose slots strictly
 //! surround another's.
 
+use bincode::{Decode, Encode};
 use serde::{Deserialize, Serialize};
 
 use super::vote::Vote;
 
 /// Why two votes by one authority are slashable.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Encode, Decode, Serialize, Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Offence {
     /// Two distinct votes with the same target slot.

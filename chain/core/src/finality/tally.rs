@@ -5,6 +5,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use bincode::{Decode, Encode};
+
 use crate::genesis::Genesis;
 use crate::primitives::{Account, Hash};
 
@@ -20,7 +22,7 @@ pub const EVIDENCE_WINDOW_SLOTS: u64 = 1024;
 pub const CERTIFICATE_WINDOW_SLOTS: u64 = 64;
 
 /// Two slashable votes by one authority.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
 pub struct VoteEvidence {
     pub offence: Offence,
     pub authority: Account,
@@ -87,7 +89,7 @@ pub struct TallyUpdate {
 
 /// The proof that `link.source` is final: the link `A -> C` and a justified
 /// checkpoint for every slot strictly between, on the path from A to C.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
 pub struct Finality {
     pub link: Certificate,
     pub intermediates: Vec<Certificate>,
@@ -261,6 +263,12 @@ impl Tally {
     ) -> TallyUpdate {
         let mut update = TallyUpdate::default();
         let vote = certificate.vote();
+        // An honest signer checked that the source is justified (J3).
+        if let std::collections::btree_map::Entry::Vacant(entry) = self.justified.entry(vote.source)
+        {
+            entry.insert(None);
+            update.justified.push(vote.source);
+        }
         let signers = self.links.entry(vote).or_default();
         for signed in certificate.votes() {
             if let Some(index) = authority_index_in(&self.authorities, &signed.authority) {

@@ -341,17 +341,38 @@ fn certificates_justify_and_highest_justified_follows_known_blocks() {
         .map(|k| vote.sign(&w.genesis_hash, k))
         .collect();
     let certificate = Certificate::from_votes(&w.genesis, vote, &votes[..q]);
-    // Accepted as proof that B is justified even though A is not (yet).
+    // Accepted as proof that B is justified, and so A (its signers checked).
     let update = tally.add_certificate(certificate, &w.blocks);
-    assert_eq!(update.justified, vec![b]);
+    assert_eq!(update.justified, vec![a, b]);
+    assert!(tally.is_justified(&a));
     assert_eq!(tally.highest_justified(&w.blocks), b);
-    // J* ignores checkpoints whose blocks are unknown.
+    // The link A -> B, one slot apart, also makes A final.
+    assert_eq!(tally.finalized(), a);
+    // J* ignores checkpoints whose blocks are unknown (the finalized one
+    // is the floor).
     let mut fewer = w.blocks.clone();
     fewer.0.remove(&hash(B));
-    assert_eq!(tally.highest_justified(&fewer), g);
-    // Then A's link arrives: A justified, and B's link makes A final.
-    w.vote(&mut tally, g, a, 0..q);
-    assert_eq!(tally.finalized(), a);
+    assert_eq!(tally.highest_justified(&fewer), a);
+    // A justified B' (certificate only) whose block is unknown is not J*.
+    let fork = Vote {
+        source: a,
+        target: w.cp(B2, 3),
+    };
+    let fork_votes: Vec<SignedVote> = w
+        .keys
+        .iter()
+        .map(|k| fork.sign(&w.genesis_hash, k))
+        .collect();
+    let mut other = w.tally();
+    other.add_certificate(
+        Certificate::from_votes(&w.genesis, fork, &fork_votes[..q]),
+        &w.blocks,
+    );
+    assert_eq!(other.highest_justified(&w.blocks), w.cp(B2, 3));
+    let mut no_fork = w.blocks.clone();
+    no_fork.0.remove(&hash(B2));
+    assert_eq!(other.highest_justified(&no_fork), a);
+    assert_eq!(g, w.cp(G, 0));
     // A resumed tally keeps finality and the certificates.
     let restored = Tally::restore(
         &w.genesis,

@@ -18,6 +18,8 @@ use super::vote::{Checkpoint, SignedVote, Vote};
 pub enum Refusal {
     #[error("no votes in slot 0")]
     SlotZero,
+    #[error("the source must be below the target (slot and height)")]
+    OutOfOrder,
     #[error("target slot {target} is not the current slot {current}")]
     NotCurrentSlot { target: u64, current: u64 },
     #[error("target slot {target} is not after the last vote's {last}")]
@@ -253,6 +255,9 @@ impl Voter {
         }
         if vote.target.slot == 0 {
             return Err(Refusal::SlotZero);
+        }
+        if !vote.is_ordered() {
+            return Err(Refusal::OutOfOrder);
         }
         if vote.target.slot != self.slot {
             return Err(Refusal::NotCurrentSlot {

@@ -322,6 +322,11 @@ fn may_sign_table() {
         at_last.may_sign(&v(w.cp(A, 1), w.cp(B, 2)), &w.tally, &w.blocks),
         Err(Refusal::NotAfterLastVote { target: 2, last: 2 })
     );
+    // A source as new as the target: the slot is justified already.
+    assert_eq!(
+        voter.may_sign(&v(w.cp(C, 3), w.cp(C, 3)), &w.tally, &w.blocks),
+        Err(Refusal::OutOfOrder)
+    );
     // Slot 0 never.
     let (zero, _) = w.voter(0, None, false, 0);
     assert_eq!(

@@ -53,3 +53,13 @@ pub fn decode<T: Decode<()>>(bytes: &[u8]) -> Result<T, DecodeError> {
     }
     Ok(value)
 }
+
+/// Decodes a value from the start of `bytes`, ignoring what follows (for
+/// reading the leading field of a larger stored record, e.g. a block's
+/// header). Still bounded like [`decode`].
+pub fn decode_prefix<T: Decode<()>>(bytes: &[u8]) -> Result<T, DecodeError> {
+    let config = legacy().with_limit::<MAX_DECODE_BYTES>();
+    bincode::decode_from_slice(bytes, config)
+        .map(|(value, _)| value)
+        .map_err(|err| DecodeError::Malformed(err.to_string()))
+}

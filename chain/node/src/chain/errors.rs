@@ -90,4 +90,10 @@ pub enum Misbehavior {
     /// An invalid block, or one already known to be invalid.
     #[error(transparent)]
     BadBlock(ImportError),
+    /// A badly signed or malformed vote or certificate.
+    #[error("bad vote: {0}")]
+    BadVote(bwchain_core::finality::VoteError),
+    /// A finality proof that does not hold.
+    #[error("bad finality proof: {0}")]
+    BadProof(bwchain_core::finality::ProofError),
 }

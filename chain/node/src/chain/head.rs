@@ -20,6 +20,9 @@ impl Node {
             let nonce = Overlay::new(self.store()).account(sender)?.nonce;
             chain.mempool.prune_sender(sender, nonce);
         }
+        if chain.votes.is_some() {
+            return self.sync_finality(chain);
+        }
         let finalized = finalized_for(self.spec(), self.store(), &chain.head, &chain.finalized)?;
         if finalized.height > chain.finalized.height {
             if self.keep_undo() {

@@ -46,6 +46,7 @@ impl Node {
             }
             _ => Vec::new(),
         };
+        let arrived = !ready.is_empty();
         while let Some(parent) = ready.pop() {
             for (child_hash, child) in chain.tree.take_children(&parent) {
                 match self.import_one(&mut chain, child, now_ms, from_peer) {
@@ -58,6 +59,10 @@ impl Node {
                     }
                 }
             }
+        }
+        if arrived {
+            // Votes waiting for these blocks, and finality, move on.
+            self.blocks_arrived(&mut chain, now_ms);
         }
         Ok(first)
     }
@@ -116,7 +121,7 @@ impl Node {
                 }
             };
             self.store()
-                .commit_block(&header, &block, &executed, None, self.keep_undo())?;
+                .commit_block(&header, &block, &executed, None, None, self.keep_undo())?;
             self.record_block(&block.txs, &executed.outcomes, executed.minted);
             self.metrics()
                 .blocks_imported
@@ -128,7 +133,7 @@ impl Node {
         }
 
         chain.tree.insert_side(hash, block);
-        if consensus::better(&header, &chain.head) {
+        if self.prefers(chain, &header) {
             return self.switch_to(chain, hash, now_ms, from_peer);
         }
         Ok(Imported::Side)

@@ -19,6 +19,11 @@ pub struct Metrics {
     pub txs_refused: AtomicU64,
     pub txs_dropped: AtomicU64,
     pub outbound_dropped: AtomicU64,
+    pub votes_sent: AtomicU64,
+    pub votes_received: AtomicU64,
+    pub votes_relayed: AtomicU64,
+    pub votes_invalid: AtomicU64,
+    pub evidence_votes: AtomicU64,
 }
 
 impl Node {

@@ -32,6 +32,7 @@ mod production;
 mod queries;
 mod reorg;
 mod sync;
+mod votes;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;
@@ -104,6 +105,9 @@ struct ChainState {
     seen_slots: SeenSlots,
     peers: BTreeMap<PeerId, PeerSync>,
     last_status_ms: u64,
+    /// Finality votes; `None` with one authority (no votes: every block is
+    /// final when committed).
+    votes: Option<votes::Votes>,
 }
 
 struct Shared {
@@ -137,7 +141,30 @@ impl Node {
         let store = Store::open(&config.data_dir, &config.spec)?;
         let head = store.head()?;
         let last_signed_slot = store.last_signed_slot()?;
-        let finalized = finalized_for(&config.spec, &store, &head, &config.spec.genesis_header)?;
+        let votes = if config.spec.genesis.authorities.len() > 1 {
+            Some(votes::Votes::open(
+                &config.spec,
+                &store,
+                config.keypair.as_ref(),
+                &head,
+            )?)
+        } else {
+            None
+        };
+        let finalized = match &votes {
+            None => finalized_for(&config.spec, &store, &head, &config.spec.genesis_header)?,
+            Some(votes) => {
+                let checkpoint = votes.tally.finalized();
+                match store.header(&checkpoint.hash)? {
+                    Some(header)
+                        if store.block_hash_at(header.height)? == Some(checkpoint.hash) =>
+                    {
+                        SealedHeader::new(header)
+                    }
+                    _ => config.spec.genesis_header.clone(),
+                }
+            }
+        };
         let (outbound, outbound_rx) = mpsc::channel(OUTBOUND_QUEUE);
         let node = Self {
             shared: Arc::new(Shared {
@@ -151,6 +178,7 @@ impl Node {
                     seen_slots: SeenSlots::default(),
                     peers: BTreeMap::new(),
                     last_status_ms: 0,
+                    votes,
                 }),
                 spec: config.spec,
                 keypair: config.keypair,

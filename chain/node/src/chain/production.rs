@@ -60,14 +60,18 @@ impl Node {
             }
             let built_in = build_started.elapsed();
             let block = built.sign(keypair);
-            // The slot is recorded as signed in the same batch as the block,
-            // before anyone can hear of the block.
+            // The lead vote for this block (V3), if the gate allows it.
+            let lead_vote = self.lead_vote(&mut chain, slot, &built.header);
+            // The slot is recorded as signed, and the lead vote as the last
+            // vote, in the same batch as the block, before anyone can hear
+            // of either.
             let commit_started = std::time::Instant::now();
             self.store().commit_block(
                 &built.header,
                 &block,
                 &built.executed,
                 Some(slot),
+                lead_vote.as_ref(),
                 self.keep_undo(),
             )?;
             tracing::debug!(
@@ -113,6 +117,10 @@ impl Node {
                 log_idle,
             );
             self.broadcast(None, Message::NewBlock(block.clone()));
+            if let Some(vote) = lead_vote {
+                let mut chain = self.chain();
+                self.lead_vote_committed(&mut chain, vote, now_ms);
+            }
             return Ok(Some(StoredBlock {
                 block,
                 tx_hashes: built.executed.tx_hashes,

@@ -27,6 +27,13 @@ pub struct AuthorityActivity {
 pub struct ChainStatus {
     pub head: SealedHeader,
     pub finalized: SealedHeader,
+    /// The highest justified checkpoint (`J*`); the finalized block's with
+    /// one authority.
+    pub justified: bwchain_core::finality::Checkpoint,
+    /// The finalized checkpoint (its slot may be above its block's).
+    pub finalized_checkpoint: bwchain_core::finality::Checkpoint,
+    /// A certificate conflicts with the finalized block: voting stopped.
+    pub safety_fault: bool,
     pub mempool: usize,
     pub peers: Vec<PeerView>,
     pub syncing: bool,
@@ -56,7 +63,15 @@ impl Node {
             })
             .collect();
         let best_peer = peers.iter().map(|p| p.head_height).max().unwrap_or(0);
+        let (justified, finalized_checkpoint) = self.checkpoints(&chain);
+        let safety_fault = chain
+            .votes
+            .as_ref()
+            .is_some_and(|votes| votes.tally.safety_fault().is_some());
         ChainStatus {
+            justified,
+            finalized_checkpoint,
+            safety_fault,
             syncing: best_peer > chain.head.height + 1,
             head: chain.head.clone(),
             finalized: chain.finalized.clone(),
@@ -132,5 +147,31 @@ impl Node {
     /// Our head, for a handshake.
     pub fn head(&self) -> SealedHeader {
         self.chain().head.clone()
+    }
+
+    /// The proof that the block at `height` on the chosen chain is final
+    /// (FINALITY.md §1.6): the kept finality covering it, with the headers
+    /// from that block up to the link's target. `None` when the block is
+    /// not final, or with one authority (whose block signature is the
+    /// whole proof).
+    pub fn finality_proof(
+        &self,
+        height: u64,
+    ) -> Result<Option<bwchain_core::finality::FinalityProof>, StoreError> {
+        if self.chain().votes.is_none() || height > self.chain().finalized.height {
+            return Ok(None);
+        }
+        let Some(hash) = self.store().block_hash_at(height)? else {
+            return Ok(None);
+        };
+        let Some(finality) = self.store().finality_covering(height)? else {
+            return Ok(None);
+        };
+        let Some(headers) = self.headers_between(hash, finality.link.target.hash)? else {
+            return Ok(None);
+        };
+        Ok(Some(bwchain_core::finality::FinalityProof::new(
+            &finality, headers,
+        )))
     }
 }

@@ -91,7 +91,7 @@ impl Node {
         let Some((new_head, _, _)) = applied.last() else {
             return failure.map_or(Ok(Imported::Side), Err);
         };
-        if !consensus::better(new_head, &chain.head) {
+        if !self.prefers(chain, new_head) {
             return failure.map_or(Ok(Imported::Side), Err);
         }
         let new_head = new_head.clone();
@@ -102,6 +102,7 @@ impl Node {
             state_writes,
             accumulator: &accumulator,
             signed_slot: None,
+            last_vote: None,
             keep_undo: self.keep_undo(),
         })?;
 

@@ -29,6 +29,7 @@ impl Node {
                 request_sent_ms: None,
             },
         );
+        self.greet_peer(&chain, peer, now_ms);
         self.maybe_request_sync(&mut chain, peer, now_ms);
     }
 
@@ -100,13 +101,58 @@ impl Node {
             Message::Status {
                 head_height,
                 head_hash: _,
+                justified,
+                finalized,
             } => {
                 let mut chain = self.chain();
                 if let Some(state) = chain.peers.get_mut(&peer) {
                     state.head_height = head_height;
                 }
+                // A peer ahead in finality: ask for its proof and certificate.
+                let (our_justified, our_finalized) = self.checkpoints(&chain);
+                if chain.votes.is_some()
+                    && (justified.slot > our_justified.slot || finalized.slot > our_finalized.slot)
+                {
+                    self.send(Outbound::Send {
+                        peer,
+                        message: Message::GetFinality,
+                    });
+                }
                 self.maybe_request_sync(&mut chain, peer, now_ms);
                 Ok(())
+            }
+            Message::Vote(vote) => {
+                let mut chain = self.chain();
+                self.receive_vote(&mut chain, vote, Some(peer), now_ms)
+            }
+            Message::GetFinality => {
+                let chain = self.chain();
+                if let Some(message) = self.finality_message(&chain) {
+                    self.send(Outbound::Send { peer, message });
+                }
+                Ok(())
+            }
+            Message::Finality { proof, justified } => {
+                let mut chain = self.chain();
+                self.receive_finality(&mut chain, proof, justified, now_ms)
+            }
+            Message::GetCertificate { target } => {
+                let chain = self.chain();
+                let certificate = chain
+                    .votes
+                    .as_ref()
+                    .and_then(|votes| votes.tally.certificate(&target).cloned());
+                if let Some(certificate) = certificate {
+                    self.send(Outbound::Send {
+                        peer,
+                        message: Message::Certificate(certificate),
+                    });
+                }
+                Ok(())
+            }
+            Message::Certificate(certificate) => {
+                let mut chain = self.chain();
+                self.receive_certificate(&mut chain, certificate, now_ms)
             }
             Message::NewBlock(block) => {
                 let height = block.header.height;
@@ -231,8 +277,9 @@ impl Node {
         Ok(blocks)
     }
 
-    /// Periodic work: blocks whose time has come, status announcements and
-    /// sync requests that timed out.
+    /// Periodic work: blocks whose time has come, the voter's slot and
+    /// mid-slot deadline, status announcements and sync requests that timed
+    /// out.
     pub fn tick(&self, now_ms: u64) {
         let drift = self.spec().genesis.max_clock_drift_ms;
         let due = self.chain().tree.take_due(now_ms.saturating_add(drift));
@@ -242,13 +289,17 @@ impl Node {
             }
         }
         let mut chain = self.chain();
+        self.vote_tick(&mut chain, now_ms);
         if now_ms.saturating_sub(chain.last_status_ms) >= STATUS_EVERY_MS {
             chain.last_status_ms = now_ms;
+            let (justified, finalized) = self.checkpoints(&chain);
             self.broadcast(
                 None,
                 Message::Status {
                     head_height: chain.head.height,
                     head_hash: chain.head.hash(),
+                    justified,
+                    finalized,
                 },
             );
         }

@@ -221,8 +221,16 @@ impl ChainReader for FakeChain {
             .keys()
             .filter(|hash| state.is_pending(hash))
             .count();
+        let checkpoint = bwchain_core::finality::Checkpoint {
+            slot: head.slot,
+            height: head.height,
+            hash: head.hash(),
+        };
         ChainStatus {
             finalized: head.clone(),
+            justified: checkpoint,
+            finalized_checkpoint: checkpoint,
+            safety_fault: false,
             head,
             mempool,
             peers: Vec::new(),
