@@ -416,6 +416,15 @@ fn every_endpoint_answers_with_the_pinned_json_shape() {
     assert!(evidence.1.is_array(), "{evidence:?}");
     golden.answer("evidence", &evidence);
 
+    // One authority: a final block's justification is its signature.
+    let justification = node.get("/blocks/1/justification");
+    assert_eq!(justification.1["height"], 1, "{justification:?}");
+    golden.answer("justification_single_authority", &justification);
+    golden.answer(
+        "error_404_not_final",
+        &node.get(&format!("/blocks/{}/justification", u64::MAX)),
+    );
+
     // Errors: `{"error": string}` with the status of each kind of failure.
     golden.answer("error_400_bad_block_id", &node.get("/blocks/nope"));
     golden.answer("error_400_invalid_tx_json", &node.post("/txs", "{not json"));

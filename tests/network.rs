@@ -9,6 +9,117 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use common::{NodeProcess, TestChain, WAIT};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+/// A light client written from FINALITY.md §1.1 and §1.6 alone (not through
+/// the node's code): checks `GET /blocks/{height}/justification` trusting
+/// only the genesis hash and the authority list. Returns the finalized
+/// checkpoint's slot.
+fn check_justification(
+    answer: &Value,
+    genesis_hash: &[u8; 32],
+    authorities: &[[u8; 32]],
+    height: u64,
+) -> u64 {
+    let hex32 = |value: &Value| -> [u8; 32] {
+        let mut out = [0u8; 32];
+        hex::decode_to_slice(value.as_str().expect("hex"), &mut out).expect("32 hex bytes");
+        out
+    };
+    let u64_of = |value: &Value| value.as_u64().expect("an integer");
+    let checkpoint_bytes = |checkpoint: &Value| {
+        let mut out = Vec::new();
+        out.extend_from_slice(&u64_of(&checkpoint["slot"]).to_le_bytes());
+        out.extend_from_slice(&u64_of(&checkpoint["height"]).to_le_bytes());
+        out.extend_from_slice(&hex32(&checkpoint["hash"]));
+        out
+    };
+    let quorum = 2 * authorities.len() / 3 + 1;
+    let check_certificate = |certificate: &Value| {
+        let mut message = b"bwchain/vote/v1".to_vec();
+        message.extend_from_slice(genesis_hash);
+        message.extend(checkpoint_bytes(&certificate["source"]));
+        message.extend(checkpoint_bytes(&certificate["target"]));
+        assert_eq!(message.len(), 143);
+        let signers = certificate["signatures"].as_array().expect("signatures");
+        let mut seen = Vec::new();
+        for signer in signers {
+            let authority = hex32(&signer["authority"]);
+            assert!(authorities.contains(&authority), "a genesis authority");
+            assert!(!seen.contains(&authority), "distinct signers");
+            seen.push(authority);
+            let mut signature = [0u8; 64];
+            hex::decode_to_slice(signer["signature"].as_str().unwrap(), &mut signature).unwrap();
+            let key = ed25519_dalek::VerifyingKey::from_bytes(&authority).expect("a key");
+            key.verify_strict(&message, &ed25519_dalek::Signature::from_bytes(&signature))
+                .expect("a valid vote signature");
+        }
+        assert!(
+            seen.len() >= quorum,
+            "{} signers, {quorum} needed",
+            seen.len()
+        );
+    };
+    assert_eq!(u64_of(&answer["height"]), height);
+    let finalized = &answer["finalized"];
+    let link = &answer["link"];
+    assert_eq!(
+        &link["source"], finalized,
+        "the link starts at the finalized checkpoint"
+    );
+    check_certificate(link);
+    let intermediates = answer["intermediates"].as_array().expect("intermediates");
+    let a_slot = u64_of(&finalized["slot"]);
+    for (i, certificate) in intermediates.iter().enumerate() {
+        check_certificate(certificate);
+        assert_eq!(
+            u64_of(&certificate["target"]["slot"]),
+            a_slot + 1 + i as u64
+        );
+    }
+    assert_eq!(
+        u64_of(&link["target"]["slot"]),
+        a_slot + 1 + intermediates.len() as u64
+    );
+    // The headers, hashes recomputed, chain from the block to C.
+    let headers = answer["headers"].as_array().expect("headers");
+    let mut previous: Option<[u8; 32]> = None;
+    let mut hashes = Vec::new();
+    for header in headers {
+        let mut bytes = b"bwchain/block/v1".to_vec();
+        for field in ["height", "slot", "timestamp_ms"] {
+            bytes.extend_from_slice(&u64_of(&header[field]).to_le_bytes());
+        }
+        for field in ["parent", "proposer", "tx_root", "state_root"] {
+            bytes.extend_from_slice(&hex32(&header[field]));
+        }
+        let hash: [u8; 32] = Sha256::digest(&bytes).into();
+        assert_eq!(hash, hex32(&header["hash"]), "header hash");
+        if let Some(previous) = previous {
+            assert_eq!(hex32(&header["parent"]), previous, "parent to child");
+        }
+        previous = Some(hash);
+        hashes.push(hash);
+    }
+    assert_eq!(
+        hashes.first(),
+        Some(&hex32(&answer["hash"])),
+        "starts at the block"
+    );
+    assert_eq!(
+        hashes.last(),
+        Some(&hex32(&link["target"]["hash"])),
+        "ends at C"
+    );
+    for checkpoint in std::iter::once(finalized).chain(intermediates.iter().map(|c| &c["target"])) {
+        assert!(
+            hashes.contains(&hex32(&checkpoint["hash"])),
+            "checkpoint on the chain"
+        );
+    }
+    a_slot
+}
 
 /// Waits until `condition` holds, polling.
 fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
@@ -52,6 +163,20 @@ fn four_authorities_lose_one_then_two_and_recover() {
     for entry in status["authority_activity"].as_array().unwrap() {
         assert!(!entry["last_height"].is_null(), "{entry}");
     }
+    assert!(
+        status["justified_height"].as_u64().unwrap()
+            >= status["finalized_height"].as_u64().unwrap()
+    );
+    assert_eq!(status["safety_fault"], false);
+    // Every node proves its finality to a client that trusts only genesis.
+    let authorities: Vec<[u8; 32]> = chain.genesis.authorities.iter().map(|a| a.0).collect();
+    for node in &all {
+        let (code, answer) = node.get("/blocks/5/justification");
+        assert_eq!(code, 200, "{answer}");
+        check_justification(&answer, &chain.genesis_hash.0, &authorities, 5);
+    }
+    let (code, _) = nodes[0].get(&format!("/blocks/{}/justification", 1_000_000));
+    assert_eq!(code, 404, "a block that is not final has no justification");
 
     // One down: blocks and finality go on.
     nodes.pop().unwrap().kill9();
@@ -87,6 +212,18 @@ fn four_authorities_lose_one_then_two_and_recover() {
     });
     let height = nodes[0].height();
     wait_until("all agree again", || agree_at(&all, height));
+    let finalized = nodes[2].finalized_height();
+    let (code, answer) = nodes[2].get(&format!("/blocks/{finalized}/justification"));
+    assert_eq!(code, 200, "{answer}");
+    check_justification(&answer, &chain.genesis_hash.0, &authorities, finalized);
+    for node in &all {
+        let (_, evidence) = node.get("/evidence");
+        assert_eq!(
+            evidence,
+            Value::Array(Vec::new()),
+            "no honest authority is in evidence"
+        );
+    }
 
     for (i, node) in nodes.into_iter().enumerate() {
         node.stop();

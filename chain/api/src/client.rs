@@ -16,7 +16,8 @@ use serde_json::Value;
 
 use crate::accounts::{self, AccountInfo, SessionInfo};
 use crate::blocks::{self, Block, BlockSummary};
-use crate::evidence::{self, Equivocation};
+use crate::evidence::{self, Evidence};
+use crate::finality::{self, Justification};
 use crate::status::{self, Status};
 use crate::txs::{self, BatchAnswer, Submitted, TxInfo};
 
@@ -183,7 +184,12 @@ impl Client {
         self.get_as(&accounts::session_path(provider, consumer, session))
     }
 
-    pub fn evidence(&self) -> Result<Vec<Equivocation>> {
+    /// `GET /blocks/{height}/justification`.
+    pub fn justification(&self, height: u64) -> Result<Justification> {
+        self.get_as(&finality::path(height))
+    }
+
+    pub fn evidence(&self) -> Result<Vec<Evidence>> {
         self.get_as(evidence::PATH)
     }
 

@@ -1,5 +1,8 @@
-//! `GET /evidence`: equivocations, each with both signed headers.
+//! `GET /evidence`: equivocations, each with both signed items: two block
+//! headers for one slot (`"kind": "block"`), or two slashable finality
+//! votes (`"double_vote"`, `"surround_vote"`; FINALITY.md §1.2).
 
+use bwchain_core::finality::SignedVote;
 use bwchain_core::primitives::Account;
 use serde::{Deserialize, Serialize};
 
@@ -14,6 +17,28 @@ pub struct Equivocation {
     pub slot: u64,
     pub first: SignedHeader,
     pub second: SignedHeader,
+}
+
+/// Two slashable votes by one authority.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VoteEquivocation {
+    pub authority: Account,
+    pub first: SignedVote,
+    pub second: SignedVote,
+}
+
+/// One item of `GET /evidence`, tagged by `kind`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Evidence {
+    /// Two headers for one slot; `authority` is the proposer.
+    Block {
+        authority: Account,
+        #[serde(flatten)]
+        equivocation: Equivocation,
+    },
+    DoubleVote(VoteEquivocation),
+    SurroundVote(VoteEquivocation),
 }
 
 #[cfg(test)]
@@ -38,7 +63,17 @@ mod tests {
 
     #[test]
     fn no_evidence_round_trips() {
-        let items: Vec<Equivocation> = assert_round_trip("[]");
+        let items: Vec<Evidence> = assert_round_trip("[]");
         assert!(items.is_empty());
+    }
+
+    #[test]
+    fn vote_evidence_round_trips() {
+        let vote = r#"{"authority":"e634d24e6c16ad31c2e034df755912c6bd72fa1744269a165b8990d10ef9bbca","signature":"6d27f9359978190bc514d2f8cf0e4f4382adba8b59ed9b78a6af8c8f729a9fa3e69ec1a196d2738d7802d0d3d782ac21b50d88353aa57b0ad72aca227b7dd30f","source":{"hash":"0b8e192f31dce579907c9ab3e012252e1f3438a202c44f4b1ce0b1983f25e555","height":1,"slot":1},"target":{"hash":"76b00959d025aa82c8435241e1fc807c2d7da0a511e5bed10eb16719f8eb395e","height":2,"slot":3}}"#;
+        let text = format!(
+            r#"[{{"authority":"e634d24e6c16ad31c2e034df755912c6bd72fa1744269a165b8990d10ef9bbca","first":{vote},"kind":"double_vote","second":{vote}}}]"#
+        );
+        let items: Vec<Evidence> = assert_round_trip(&text);
+        assert!(matches!(items[0], Evidence::DoubleVote(_)));
     }
 }

@@ -10,7 +10,9 @@
 //!   `POST /txs/batch` (whose bodies are `bwchain_core` transactions).
 //! - [`accounts`]: `GET /accounts/{hex}` and
 //!   `GET /sessions/{provider}/{consumer}/{session}`.
-//! - [`evidence`]: `GET /evidence`: equivocations, both signed headers each.
+//! - [`finality`]: `GET /blocks/{height}/justification`: a finality proof.
+//! - [`evidence`]: `GET /evidence`: equivocations of blocks and of votes,
+//!   both signed items each.
 //! - [`errors`]: the `{"error": ...}` body of every `4xx`/`5xx` answer.
 //! - [`client`] (feature `client`): a blocking client (ureq), the only part
 //!   that does I/O.
@@ -28,6 +30,7 @@ pub mod blocks;
 pub mod client;
 pub mod errors;
 pub mod evidence;
+pub mod finality;
 pub mod status;
 pub mod txs;
 

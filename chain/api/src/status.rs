@@ -18,6 +18,21 @@ pub struct Status {
     pub head_timestamp_ms: u64,
     pub finalized_height: u64,
     pub finalized_hash: Hash,
+    /// The slot of the finalized checkpoint (at or above its block's slot).
+    #[serde(default)]
+    pub finalized_slot: u64,
+    /// The highest justified checkpoint (FINALITY.md §1.4).
+    #[serde(default)]
+    pub justified_slot: u64,
+    #[serde(default)]
+    pub justified_height: u64,
+    #[serde(default)]
+    pub justified_hash: Hash,
+    /// A certificate conflicts with the finalized block: at least a third of
+    /// the authorities signed conflicting votes, and this node stopped
+    /// voting.
+    #[serde(default)]
+    pub safety_fault: bool,
     pub authorities: Vec<Account>,
     /// This node's authority key; `null` when it does not propose blocks.
     #[serde(default)]
@@ -31,7 +46,7 @@ pub struct Status {
     /// Pending transactions.
     pub mempool: u64,
     pub syncing: bool,
-    /// Equivocation evidence the node holds (see `GET /evidence`).
+    /// Evidence the node holds, blocks and votes (see `GET /evidence`).
     #[serde(default)]
     pub evidence: u64,
 }

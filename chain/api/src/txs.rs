@@ -35,6 +35,9 @@ pub struct TxInfo {
     pub block_hash: Option<Hash>,
     pub tx: Tx,
     pub outcome: Option<TxOutcome>,
+    /// Whether the including block is final (never reverted).
+    #[serde(default)]
+    pub finalized: bool,
 }
 
 impl TxInfo {
@@ -46,6 +49,7 @@ impl TxInfo {
             block_hash: None,
             tx,
             outcome: None,
+            finalized: false,
         }
     }
 
@@ -55,6 +59,7 @@ impl TxInfo {
         block_height: u64,
         block_hash: Hash,
         outcome: TxOutcome,
+        finalized: bool,
     ) -> Self {
         Self {
             hash,
@@ -63,6 +68,7 @@ impl TxInfo {
             block_hash: Some(block_hash),
             tx,
             outcome: Some(outcome),
+            finalized,
         }
     }
 }

@@ -47,6 +47,13 @@ macro_rules! hex_bytes_type {
             }
         }
 
+        /// All zero bytes.
+        impl Default for $name {
+            fn default() -> Self {
+                Self::ZERO
+            }
+        }
+
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str(&self.to_hex())

@@ -5,6 +5,7 @@
 //! neither can reach the store's write methods. Tests serve the API from a
 //! fake [`ChainReader`] without a node.
 
+use bwchain_core::finality::{FinalityProof, VoteEvidence};
 use bwchain_core::genesis::ChainSpec;
 use bwchain_core::primitives::{Account, Hash, Tx};
 use bwchain_core::protocol::Message;
@@ -46,6 +47,11 @@ pub trait ChainReader: Send + Sync + 'static {
     fn supply(&self) -> Result<SupplyRecord, StoreError>;
     /// Equivocation evidence recorded so far.
     fn evidence(&self) -> Result<Vec<Evidence>, StoreError>;
+    /// Slashable votes recorded so far.
+    fn vote_evidence(&self) -> Result<Vec<VoteEvidence>, StoreError>;
+    /// The proof that the block at `height` is final (`None` when it is not
+    /// final, or with one authority).
+    fn finality_proof(&self, height: u64) -> Result<Option<FinalityProof>, StoreError>;
     fn metrics(&self) -> &Metrics;
 }
 
@@ -127,6 +133,14 @@ impl ChainReader for Node {
 
     fn evidence(&self) -> Result<Vec<Evidence>, StoreError> {
         self.store().evidence()
+    }
+
+    fn vote_evidence(&self) -> Result<Vec<VoteEvidence>, StoreError> {
+        self.store().vote_evidence()
+    }
+
+    fn finality_proof(&self, height: u64) -> Result<Option<FinalityProof>, StoreError> {
+        Node::finality_proof(self, height)
     }
 
     fn metrics(&self) -> &Metrics {

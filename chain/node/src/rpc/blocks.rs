@@ -3,6 +3,7 @@
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use bwchain_api::blocks::{Block, BlockReward, BlockSummary, BlockTx, HeaderJson, PageQuery};
+use bwchain_api::finality::Justification;
 use bwchain_core::primitives::Hash;
 
 use super::{
@@ -82,4 +83,38 @@ pub(super) async fn blocks(
         height += 1;
     }
     Ok(JsonAnswer(summaries))
+}
+
+/// `GET /blocks/{height}/justification`: the proof that the block at
+/// `height` of the chosen chain is final; 404 while it is not.
+pub(super) async fn justification(
+    State(backend): State<Backend>,
+    height: Result<Path<String>, PathRejection>,
+) -> ApiResult<JsonAnswer<Justification>> {
+    let text = path(height)?;
+    let height: u64 = text
+        .parse()
+        .map_err(|_| ApiError::bad_request(format!("bad height {text:?}: expected an integer")))?;
+    let status = backend.status();
+    let not_final = || {
+        ApiError::not_found(format!(
+            "block {height} is not final (finalized height {})",
+            status.finalized.height
+        ))
+    };
+    if height > status.finalized.height {
+        return Err(not_final());
+    }
+    let stored = backend.block_at(height)?.ok_or_else(not_final)?;
+    let hash = stored.hash();
+    if backend.spec().genesis.authorities.len() == 1 {
+        return Ok(JsonAnswer(Justification::Single {
+            height,
+            hash,
+            authority: stored.block.header.proposer,
+            signature: stored.block.signature,
+        }));
+    }
+    let proof = backend.finality_proof(height)?.ok_or_else(not_final)?;
+    Ok(JsonAnswer(Justification::from_proof(height, hash, &proof)))
 }

@@ -331,6 +331,18 @@ impl ChainReader for FakeChain {
         Ok(self.readable()?.evidence.clone())
     }
 
+    fn vote_evidence(&self) -> Result<Vec<bwchain_core::finality::VoteEvidence>, StoreError> {
+        self.readable().map(|_| Vec::new())
+    }
+
+    /// One authority: no votes, so no proofs.
+    fn finality_proof(
+        &self,
+        _height: u64,
+    ) -> Result<Option<bwchain_core::finality::FinalityProof>, StoreError> {
+        self.readable().map(|_| None)
+    }
+
     fn metrics(&self) -> &Metrics {
         &self.shared.metrics
     }

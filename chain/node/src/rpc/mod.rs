@@ -64,6 +64,7 @@ pub fn router(backend: impl ApiBackend) -> Router {
         .route("/status", get(status::status))
         .route("/blocks", get(blocks::blocks))
         .route("/blocks/{id}", get(blocks::block))
+        .route("/blocks/{id}/justification", get(blocks::justification))
         .route("/txs", post(txs::submit_tx))
         .route(
             "/txs/batch",

@@ -31,6 +31,11 @@ pub(super) async fn status(State(backend): State<Backend>) -> ApiResult<JsonAnsw
         head_timestamp_ms: status.head.timestamp_ms,
         finalized_height: status.finalized.height,
         finalized_hash: status.finalized.hash(),
+        finalized_slot: status.finalized_checkpoint.slot,
+        justified_slot: status.justified.slot,
+        justified_height: status.justified.height,
+        justified_hash: status.justified.hash,
+        safety_fault: status.safety_fault,
         authorities: spec.genesis.authorities.clone(),
         authority: backend.authority(),
         authority_activity,
@@ -38,6 +43,6 @@ pub(super) async fn status(State(backend): State<Backend>) -> ApiResult<JsonAnsw
         peers,
         mempool: status.mempool as u64,
         syncing: status.syncing,
-        evidence: backend.evidence()?.len() as u64,
+        evidence: (backend.evidence()?.len() + backend.vote_evidence()?.len()) as u64,
     }))
 }

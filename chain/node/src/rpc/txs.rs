@@ -28,7 +28,17 @@ pub(super) async fn tx(
             location,
             tx,
             outcome,
-        } => TxInfo::included(hash, tx, location.height, location.block_hash, outcome),
+        } => {
+            let finalized = location.height <= backend.status().finalized.height;
+            TxInfo::included(
+                hash,
+                tx,
+                location.height,
+                location.block_hash,
+                outcome,
+                finalized,
+            )
+        }
     }))
 }
 
