@@ -106,7 +106,7 @@ mod tests {
     #[test]
     fn included_transfer_round_trips() {
         let info: TxInfo = assert_round_trip(
-            r#"{"block_hash":"0b8e192f31dce579907c9ab3e012252e1f3438a202c44f4b1ce0b1983f25e555","block_height":1,"hash":"9e13cfe4df7477125a08106770da2ae02c9cfca09b9b0e214cd81371d74085cb","outcome":{"type":"transfer"},"status":"included","tx":{"body":{"amount":5,"to":"537a22b03a71ea74db40739b7f6bdc2699f0090ee8555396d3e5dc8cd3f86a16","type":"transfer"},"from":"e634d24e6c16ad31c2e034df755912c6bd72fa1744269a165b8990d10ef9bbca","nonce":0,"signature":"3c2af10759eb35f0b2709532c5c2dd8201137c0d9528470f0ee2fe2f1bc228961187d22d08f0f2dd39456d8253c5ddd1738fcd9d5b0931f0aea52d17abae5102"}}"#,
+            r#"{"block_hash":"0b8e192f31dce579907c9ab3e012252e1f3438a202c44f4b1ce0b1983f25e555","block_height":1,"finalized":true,"hash":"9e13cfe4df7477125a08106770da2ae02c9cfca09b9b0e214cd81371d74085cb","outcome":{"type":"transfer"},"status":"included","tx":{"body":{"amount":5,"to":"537a22b03a71ea74db40739b7f6bdc2699f0090ee8555396d3e5dc8cd3f86a16","type":"transfer"},"from":"e634d24e6c16ad31c2e034df755912c6bd72fa1744269a165b8990d10ef9bbca","nonce":0,"signature":"3c2af10759eb35f0b2709532c5c2dd8201137c0d9528470f0ee2fe2f1bc228961187d22d08f0f2dd39456d8253c5ddd1738fcd9d5b0931f0aea52d17abae5102"}}"#,
         );
         assert_eq!(info.status, TxState::Included);
         assert_eq!(info.block_height, Some(1));
@@ -116,7 +116,7 @@ mod tests {
     #[test]
     fn included_claim_round_trips() {
         let info: TxInfo = assert_round_trip(
-            r#"{"block_hash":"0b8e192f31dce579907c9ab3e012252e1f3438a202c44f4b1ce0b1983f25e555","block_height":1,"hash":"d9c24b4159d9de9c7469286d1514f2f0a7b8d67186ce7df34fd28261deea9fb5","outcome":{"provider_reward":500,"receipts":[{"consumer":"ef803fe07c390df410e375a7fc5a9b913eabcf1d1c56155f93ddd5d2d4a17a83","credited_bytes":500,"forfeited_bytes":0,"session":1}],"type":"claim"},"status":"included","tx":{"body":{"receipts":[{"bytes":500,"consumer":"ef803fe07c390df410e375a7fc5a9b913eabcf1d1c56155f93ddd5d2d4a17a83","provider":"537a22b03a71ea74db40739b7f6bdc2699f0090ee8555396d3e5dc8cd3f86a16","session":1,"signature":"e42741f3d9eba79ccd20a78e4b8c1d82ac71410a45f05c066f806c764bdf7c6cf0a7937812c58ae2fb9d2dfb5e66eaeb858b1205dd3605307ac5ba8d8ba38004"}],"type":"claim"},"from":"537a22b03a71ea74db40739b7f6bdc2699f0090ee8555396d3e5dc8cd3f86a16","nonce":0,"signature":"2ccfea573158f754c48ecd4d7b697b276a128ec1abb4417e3052e00287d798017dae2b7ad9ab7b395ba238193204659ca94985f84047611467e5d21853df7208"}}"#,
+            r#"{"block_hash":"0b8e192f31dce579907c9ab3e012252e1f3438a202c44f4b1ce0b1983f25e555","block_height":1,"finalized":true,"hash":"d9c24b4159d9de9c7469286d1514f2f0a7b8d67186ce7df34fd28261deea9fb5","outcome":{"provider_reward":500,"receipts":[{"consumer":"ef803fe07c390df410e375a7fc5a9b913eabcf1d1c56155f93ddd5d2d4a17a83","credited_bytes":500,"forfeited_bytes":0,"session":1}],"type":"claim"},"status":"included","tx":{"body":{"receipts":[{"bytes":500,"consumer":"ef803fe07c390df410e375a7fc5a9b913eabcf1d1c56155f93ddd5d2d4a17a83","provider":"537a22b03a71ea74db40739b7f6bdc2699f0090ee8555396d3e5dc8cd3f86a16","session":1,"signature":"e42741f3d9eba79ccd20a78e4b8c1d82ac71410a45f05c066f806c764bdf7c6cf0a7937812c58ae2fb9d2dfb5e66eaeb858b1205dd3605307ac5ba8d8ba38004"}],"type":"claim"},"from":"537a22b03a71ea74db40739b7f6bdc2699f0090ee8555396d3e5dc8cd3f86a16","nonce":0,"signature":"2ccfea573158f754c48ecd4d7b697b276a128ec1abb4417e3052e00287d798017dae2b7ad9ab7b395ba238193204659ca94985f84047611467e5d21853df7208"}}"#,
         );
         assert!(matches!(info.tx.body, TxBody::Claim { .. }));
         let Some(TxOutcome::Claim {
@@ -131,7 +131,7 @@ mod tests {
     #[test]
     fn pending_transfer_round_trips() {
         let info: TxInfo = assert_round_trip(
-            r#"{"block_hash":null,"block_height":null,"hash":"f5c8a6f4384ff3a957dc86c6c2cad244dffa697b53bd88c3d26ed46b602bc71b","outcome":null,"status":"pending","tx":{"body":{"amount":1,"to":"ef803fe07c390df410e375a7fc5a9b913eabcf1d1c56155f93ddd5d2d4a17a83","type":"transfer"},"from":"e634d24e6c16ad31c2e034df755912c6bd72fa1744269a165b8990d10ef9bbca","nonce":1,"signature":"107210a0e59a5bd0334935fb2dd0083b9ecc2775e21e731b48cd251fec6f2469799e53284a1e6222140bd9fa0a0479e43fdc0f5bc5ba945897810a361fac3c05"}}"#,
+            r#"{"block_hash":null,"block_height":null,"finalized":false,"hash":"f5c8a6f4384ff3a957dc86c6c2cad244dffa697b53bd88c3d26ed46b602bc71b","outcome":null,"status":"pending","tx":{"body":{"amount":1,"to":"ef803fe07c390df410e375a7fc5a9b913eabcf1d1c56155f93ddd5d2d4a17a83","type":"transfer"},"from":"e634d24e6c16ad31c2e034df755912c6bd72fa1744269a165b8990d10ef9bbca","nonce":1,"signature":"107210a0e59a5bd0334935fb2dd0083b9ecc2775e21e731b48cd251fec6f2469799e53284a1e6222140bd9fa0a0479e43fdc0f5bc5ba945897810a361fac3c05"}}"#,
         );
         assert_eq!(info, TxInfo::pending(info.hash, info.tx.clone()));
     }

@@ -24,11 +24,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::audit::{self, AuditReport};
 use crate::chain::{Node, NodeConfig, Outbound, PeerId};
-use bwchain_core::finality::check_proof;
+use bwchain_core::finality::{check_proof, SignedVote};
 use bwchain_core::genesis::ChainSpec;
 use bwchain_core::mempool::MempoolLimits;
 use bwchain_core::primitives::signing::Keypair;
-use bwchain_core::primitives::{Hash, SealedHeader};
+use bwchain_core::primitives::{Account, Hash, SealedHeader};
 use bwchain_core::protocol::Message;
 use bwchain_core::state::StateView;
 use bwchain_core::testkit;
@@ -147,6 +147,10 @@ pub struct SimStats {
     pub delivered_kinds: BTreeMap<&'static str, u64>,
     /// Blocks carried by delivered `Blocks` replies.
     pub reply_blocks: u64,
+    /// How often each k (1 + intermediates) was seen in a finality proof.
+    pub proof_k: BTreeMap<usize, u64>,
+    /// Every vote delivered, with the index of the node that sent it.
+    pub votes_delivered: Vec<(usize, SignedVote)>,
 }
 
 struct Envelope {
@@ -195,6 +199,13 @@ pub struct Sim {
     /// always checked).
     pub check_agreement: bool,
     pub stats: SimStats,
+    /// Crash this node right after it signs a vote, before any of its
+    /// messages leave (`crash_after_own_vote`).
+    crash_on_own_vote: Option<usize>,
+    /// The vote that node signed before crashing.
+    crashed_with_vote: Option<SignedVote>,
+    /// Authorities allowed to appear in evidence (test-made equivocators).
+    byzantine: BTreeSet<Account>,
 }
 
 fn link(a: usize, b: usize) -> (usize, usize) {
@@ -241,6 +252,9 @@ impl Sim {
             finalized_by_height: BTreeMap::new(),
             check_agreement: true,
             stats: SimStats::default(),
+            crash_on_own_vote: None,
+            crashed_with_vote: None,
+            byzantine: BTreeSet::new(),
         };
         for index in 0..config.authorities {
             sim.push_node(Some(Keypair::dev(&authority_name(index))));
@@ -341,6 +355,45 @@ impl Sim {
         self.update_links();
     }
 
+    /// Arms a crash of node `index` right after it next signs a vote: the
+    /// vote is persisted but nothing it queued leaves. Run, then read
+    /// [`Sim::crashed_with_vote`].
+    pub fn crash_after_own_vote(&mut self, index: usize) {
+        self.crash_on_own_vote = Some(index);
+    }
+
+    /// The vote a node signed just before `crash_after_own_vote` crashed it.
+    pub fn crashed_with_vote(&self) -> Option<SignedVote> {
+        self.crashed_with_vote
+    }
+
+    /// Replaces a stopped node's data directory with an empty one (a lost
+    /// or new store).
+    pub fn wipe(&mut self, index: usize) {
+        assert!(!self.is_running(index), "node {index} is running");
+        self.nodes[index].dir = tempfile::tempdir().expect("temporary directory");
+        self.nodes[index].last_finalized = None;
+    }
+
+    /// Sends `message` as if node `from` had sent it to node `to` (for
+    /// Byzantine behaviour: anything signed with any key).
+    pub fn inject(&mut self, from: usize, to: usize, message: Message) {
+        self.enqueue(from, to, message);
+    }
+
+    /// Lets `authority` appear in evidence (a test-made equivocator).
+    pub fn mark_byzantine(&mut self, authority: Account) {
+        self.byzantine.insert(authority);
+    }
+
+    /// Checks that no running node holds evidence against an honest
+    /// authority.
+    pub fn assert_no_honest_evidence(&self) {
+        for index in self.running() {
+            self.check_no_honest_evidence(index, self.node(index));
+        }
+    }
+
     /// Cuts every link between nodes of different groups. Every node must
     /// be in exactly one group.
     pub fn partition(&mut self, groups: &[&[usize]]) {
@@ -419,6 +472,23 @@ impl Sim {
             let Ok(outbound) = running.outbound.try_recv() else {
                 return;
             };
+            if self.crash_on_own_vote == Some(from) {
+                let own = self.nodes[from].keypair.as_ref().map(Keypair::account);
+                let signed = match &outbound {
+                    Outbound::Broadcast {
+                        message: Message::Vote(vote),
+                        ..
+                    } if Some(vote.authority) == own => Some(*vote),
+                    _ => None,
+                };
+                if let Some(vote) = signed {
+                    // Persisted but never sent: everything queued is lost.
+                    self.crash_on_own_vote = None;
+                    self.crashed_with_vote = Some(vote);
+                    self.crash(from);
+                    return;
+                }
+            }
             match outbound {
                 Outbound::Send { peer, message } => self.enqueue(from, peer_index(peer), message),
                 Outbound::Broadcast { except, message } => {
@@ -477,6 +547,9 @@ impl Sim {
             let kind = envelope.message.kind();
             if let Message::Blocks(blocks) = &envelope.message {
                 self.stats.reply_blocks += blocks.len() as u64;
+            }
+            if let Message::Vote(vote) = &envelope.message {
+                self.stats.votes_delivered.push((envelope.from, *vote));
             }
             if let Err(err) =
                 node.handle_message(peer_id(envelope.from), envelope.message, self.now_ms)
@@ -540,12 +613,23 @@ impl Sim {
         false
     }
 
-    /// With block production paused, runs until no message is in flight.
+    /// With block production paused, runs until no block, transaction or
+    /// sync message is in flight. Votes and status messages go on every
+    /// slot (idle slots are voted on too), so they do not count.
     pub fn quiesce(&mut self) {
         let producing = self.producing;
         self.producing = false;
         let until = self.now_ms + QUIESCE_LIMIT_MS;
-        while !self.queue.is_empty() {
+        while self.queue.values().any(|envelope| {
+            matches!(
+                envelope.message,
+                Message::NewBlock(_)
+                    | Message::NewTx(_)
+                    | Message::GetBlocks { .. }
+                    | Message::GetAncestors { .. }
+                    | Message::Blocks(_)
+            )
+        }) {
             assert!(
                 self.now_ms < until,
                 "messages still in flight after a minute"
@@ -624,7 +708,7 @@ impl Sim {
     /// The finality checks run after every step.
     /// The finalized block has a proof that a light client accepts, and
     /// no honest authority appears in any evidence.
-    fn check_proof_and_evidence(&self, index: usize, node: &Node, finalized: &SealedHeader) {
+    fn check_proof_and_evidence(&mut self, index: usize, node: &Node, finalized: &SealedHeader) {
         let at = self.now_ms;
         if self.spec.genesis.authorities.len() > 1 {
             let proof = node
@@ -644,18 +728,33 @@ impl Sim {
             ) {
                 panic!("at {at} ms node {index}'s finality proof fails: {err}");
             }
+            *self
+                .stats
+                .proof_k
+                .entry(1 + proof.intermediates.len())
+                .or_default() += 1;
         }
+        self.check_no_honest_evidence(index, node);
+    }
+
+    /// No honest authority appears in node `index`'s evidence.
+    fn check_no_honest_evidence(&self, index: usize, node: &Node) {
+        let at = self.now_ms;
         let store = node.store();
-        let votes = store.vote_evidence().expect("store readable");
-        assert!(
-            votes.is_empty(),
-            "at {at} ms node {index} holds vote evidence against honest authorities: {votes:?}"
-        );
-        let blocks = store.evidence().expect("store readable");
-        assert!(
-            blocks.is_empty(),
-            "at {at} ms node {index} holds block evidence against honest authorities"
-        );
+        for evidence in store.vote_evidence().expect("store readable") {
+            assert!(
+                self.byzantine.contains(&evidence.authority),
+                "at {at} ms node {index} holds vote evidence against honest authority {}",
+                evidence.authority
+            );
+        }
+        for evidence in store.evidence().expect("store readable") {
+            assert!(
+                self.byzantine.contains(&evidence.proposer),
+                "at {at} ms node {index} holds block evidence against honest authority {}",
+                evidence.proposer
+            );
+        }
     }
 
     fn check_finality(&mut self) {

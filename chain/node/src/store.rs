@@ -8,7 +8,7 @@
 //! | `U` + block hash         | the block's [`StateChange`]s (undo data), while it is not final |
 //! | `S` + bincode(StateKey)  | bincode(StateValue)                      |
 //! | `E` + proposer + slot    | [`Evidence`] of equivocation             |
-//! | `V` + authority + target slot + vote id | [`VoteEvidence`]: slashable votes |
+//! | `V` + authority + target slot + offence + both signatures | [`VoteEvidence`]: slashable votes |
 //! | `C` + bincode(Checkpoint) | the [`Certificate`] that justified it   |
 //! | `P` + height (u64 BE)    | the [`Finality`] of the first finalized checkpoint at or above each multiple of [`PROOF_PERIOD`] heights |
 //! | `M` + name               | metadata: head, accumulator, genesis, last signed slot, last vote, latest finality |
@@ -352,7 +352,9 @@ impl Store {
     pub(crate) fn put_vote_evidence(&self, evidence: &VoteEvidence) -> Result<(), StoreError> {
         let mut id = evidence.authority.0.to_vec();
         id.extend_from_slice(&evidence.second.vote.target.slot.to_be_bytes());
-        id.extend_from_slice(&codec::encode(&evidence.second.signature));
+        id.extend_from_slice(&codec::encode(&evidence.offence));
+        id.extend_from_slice(&evidence.first.signature.0);
+        id.extend_from_slice(&evidence.second.signature.0);
         self.db
             .insert(key(VOTE_EVIDENCE, &id), codec::encode(evidence))?;
         self.db.flush()?;

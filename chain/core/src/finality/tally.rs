@@ -213,21 +213,28 @@ impl Tally {
     }
 
     /// Checks a well-formed vote against its author's recent votes; returns
-    /// the evidence when it is slashable with one of them. The blocks it
-    /// names need not be known.
-    pub fn note_evidence(&mut self, vote: &SignedVote) -> Option<VoteEvidence> {
+    /// the evidence when it is slashable with one of them: at most one pair
+    /// per kind of offence, a double vote first. The blocks it names need
+    /// not be known.
+    pub fn note_evidence(&mut self, vote: &SignedVote) -> Vec<VoteEvidence> {
         let votes = self.recent.entry(vote.authority).or_default();
         if votes.contains(vote) {
-            return None;
+            return Vec::new();
         }
-        let evidence = votes.iter().find_map(|earlier| {
-            is_slashable(&earlier.vote, &vote.vote).map(|offence| VoteEvidence {
-                offence,
-                authority: vote.authority,
-                first: *earlier,
-                second: *vote,
-            })
-        });
+        let mut evidence: Vec<VoteEvidence> = Vec::new();
+        for offence in [Offence::DoubleVote, Offence::SurroundVote] {
+            let earlier = votes
+                .iter()
+                .find(|earlier| is_slashable(&earlier.vote, &vote.vote) == Some(offence));
+            if let Some(earlier) = earlier {
+                evidence.push(VoteEvidence {
+                    offence,
+                    authority: vote.authority,
+                    first: *earlier,
+                    second: *vote,
+                });
+            }
+        }
         let same_target = votes
             .iter()
             .filter(|earlier| earlier.vote.target.slot == vote.vote.target.slot)

@@ -304,14 +304,17 @@ fn evidence_of_double_and_surround_votes() {
     let sign =
         |source: Checkpoint, target: Checkpoint| Vote { source, target }.sign(&w.genesis_hash, key);
     let first = sign(w.cp(G, 0), w.cp(C, 5));
-    assert_eq!(tally.note_evidence(&first), None);
-    assert_eq!(tally.note_evidence(&first), None, "the same vote again");
+    assert_eq!(tally.note_evidence(&first), vec![]);
+    assert_eq!(tally.note_evidence(&first), vec![], "the same vote again");
     let double = sign(w.cp(A, 1), w.cp(D, 5));
-    let evidence = tally.note_evidence(&double).expect("double vote");
+    let evidence = tally.note_evidence(&double).pop().expect("double vote");
     assert_eq!(evidence.offence, Offence::DoubleVote);
     assert_eq!((evidence.first, evidence.second), (first, double));
     let surrounded = sign(w.cp(A, 1), w.cp(B, 3));
-    let evidence = tally.note_evidence(&surrounded).expect("surround vote");
+    let evidence = tally
+        .note_evidence(&surrounded)
+        .pop()
+        .expect("surround vote");
     assert_eq!(evidence.offence, Offence::SurroundVote);
     // Another authority's votes are its own business.
     let other = Vote {
@@ -319,10 +322,20 @@ fn evidence_of_double_and_surround_votes() {
         target: w.cp(B, 3),
     }
     .sign(&w.genesis_hash, &w.keys[2]);
-    assert_eq!(tally.note_evidence(&other), None);
+    assert_eq!(tally.note_evidence(&other), vec![]);
     // Old votes leave the window.
     tally.prune(5 + EVIDENCE_WINDOW_SLOTS + 1);
-    assert_eq!(tally.note_evidence(&sign(w.cp(B, 2), w.cp(C, 5))), None);
+    assert_eq!(tally.note_evidence(&sign(w.cp(B, 2), w.cp(C, 5))), vec![]);
+    // A vote that is both a double and a surround vote is both kinds.
+    let mut fresh = w.tally();
+    fresh.note_evidence(&sign(w.cp(A, 2), w.cp(B, 3)));
+    fresh.note_evidence(&sign(w.cp(G, 0), w.cp(C, 6)));
+    let both: Vec<Offence> = fresh
+        .note_evidence(&sign(w.cp(G, 1), w.cp(C, 6)))
+        .iter()
+        .map(|e| e.offence)
+        .collect();
+    assert_eq!(both, vec![Offence::DoubleVote, Offence::SurroundVote]);
 }
 
 #[test]

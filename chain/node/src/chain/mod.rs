@@ -146,7 +146,6 @@ impl Node {
                 &config.spec,
                 &store,
                 config.keypair.as_ref(),
-                &head,
             )?)
         } else {
             None

@@ -44,7 +44,6 @@ impl Votes {
         spec: &ChainSpec,
         store: &Store,
         keypair: Option<&Keypair>,
-        head: &SealedHeader,
     ) -> Result<Self, StoreError> {
         let genesis_hash = spec.genesis_hash();
         let tally = Tally::restore(
@@ -60,7 +59,9 @@ impl Votes {
                 &spec.genesis,
                 genesis_hash,
                 last_vote,
-                head.height > 0,
+                // Without a last vote the store may be new or lost: wait for
+                // the peers' justified checkpoint before voting (V7).
+                true,
                 // The re-send of a vote of the current slot happens when
                 // peers connect (`peer_connected`).
                 last_vote.map_or(0, |vote| vote.vote.target.slot + 1),
@@ -341,7 +342,7 @@ impl Node {
         let update = {
             let ChainState { votes, tree, .. } = &mut *chain;
             let Some(votes) = votes.as_mut() else { return };
-            if let Some(evidence) = votes.tally.note_evidence(&vote) {
+            for evidence in votes.tally.note_evidence(&vote) {
                 tracing::warn!(
                     authority = %evidence.authority,
                     kind = evidence.offence.kind(),
@@ -419,7 +420,7 @@ impl Node {
                 return;
             }
             for vote in certificate.votes() {
-                if let Some(evidence) = votes.tally.note_evidence(&vote) {
+                for evidence in votes.tally.note_evidence(&vote) {
                     self.metrics()
                         .evidence_votes
                         .fetch_add(1, Ordering::Relaxed);
@@ -457,13 +458,21 @@ impl Node {
             }
             self.accept_certificate(chain, proof.link, now_ms);
         }
-        if let Some(certificate) = justified {
-            certificate
-                .check(&self.spec().genesis, &genesis_hash)
-                .map_err(Misbehavior::BadVote)?;
-            let target = certificate.target;
-            self.accept_certificate(chain, certificate, now_ms);
-            self.step_voter(chain, VoterInput::PeersJustified(target), now_ms);
+        match justified {
+            Some(certificate) => {
+                certificate
+                    .check(&self.spec().genesis, &genesis_hash)
+                    .map_err(Misbehavior::BadVote)?;
+                let target = certificate.target;
+                self.accept_certificate(chain, certificate, now_ms);
+                self.step_voter(chain, VoterInput::PeersJustified(target), now_ms);
+            }
+            // The peer has nothing justified beyond genesis.
+            None => self.step_voter(
+                chain,
+                VoterInput::PeersJustified(Checkpoint::genesis(genesis_hash)),
+                now_ms,
+            ),
         }
         Ok(())
     }
