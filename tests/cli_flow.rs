@@ -66,6 +66,21 @@ fn receipt_claim_balance_replay_transfer_devices_audit() {
     let tx_hash = included["hash"].as_str().unwrap();
     let tx = node.cli_ok(&["tx", tx_hash]);
     assert!(tx.contains("included"), "{tx}");
+    // One authority: every block is final when committed, and its proof is
+    // the authority's signature, checked against the genesis file.
+    assert!(tx.contains(", final"), "{tx}");
+    let genesis = chain.genesis_file();
+    let proof = node.cli_ok(&[
+        "block",
+        &height.to_string(),
+        "--proof",
+        "--genesis",
+        genesis.to_str().unwrap(),
+    ]);
+    assert!(
+        proof.contains("is final: signed by the chain's only authority"),
+        "{proof}"
+    );
     node.wait_for_height(3);
     let blocks = node.cli_json(&["blocks", "--from", "1", "--limit", "3"]);
     assert_eq!(blocks.as_array().unwrap().len(), 3);
@@ -98,7 +113,7 @@ fn receipt_claim_balance_replay_transfer_devices_audit() {
         "dev:dave",
         "--amount",
         "1000",
-        "--wait",
+        "--final",
     ]);
     let dave_after = node.cli_json(&["account", "dev:dave"])["balance"]
         .as_u64()

@@ -177,6 +177,41 @@ fn four_authorities_lose_one_then_two_and_recover() {
     }
     let (code, _) = nodes[0].get(&format!("/blocks/{}/justification", 1_000_000));
     assert_eq!(code, 404, "a block that is not final has no justification");
+    // The CLI checks the proof itself, trusting only the genesis file.
+    let genesis = chain.genesis_file();
+    let proved = nodes[1].cli_ok(&[
+        "block",
+        "5",
+        "--proof",
+        "--genesis",
+        genesis.to_str().unwrap(),
+    ]);
+    assert!(
+        proved.contains("block 5 (") && proved.contains("is final"),
+        "{proved}"
+    );
+    let refused = nodes[1].cli(&["block", "5", "--proof"]);
+    assert!(
+        !refused.status.success(),
+        "another genesis must not accept the proof"
+    );
+    assert!(
+        common::stderr(&refused).contains("proof refused"),
+        "{}",
+        common::stderr(&refused)
+    );
+    // A transfer followed until its block is final.
+    let final_transfer = nodes[0].cli_ok(&[
+        "transfer",
+        "--key",
+        "dev:bob",
+        "--to",
+        "dev:carol",
+        "--amount",
+        "5",
+        "--final",
+    ]);
+    assert!(final_transfer.contains(", final"), "{final_transfer}");
 
     // One down: blocks and finality go on.
     nodes.pop().unwrap().kill9();

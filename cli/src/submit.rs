@@ -23,6 +23,7 @@ pub const DEFAULT_WAIT_SECS: u64 = 30;
 
 /// Options of every command that sends a transaction.
 #[derive(Debug, Clone, clap::Args)]
+#[command(group(clap::ArgGroup::new("waiting").multiple(true)))]
 pub struct SubmitArgs {
     #[command(flatten)]
     pub client: ClientArgs,
@@ -32,11 +33,22 @@ pub struct SubmitArgs {
     pub nonce: Option<u64>,
     /// Wait until the transaction is included in a block, then print the
     /// block height and the outcome.
-    #[arg(long)]
+    #[arg(long, group = "waiting")]
     pub wait: bool,
-    /// With --wait: give up after this many seconds.
-    #[arg(long, value_name = "SECS", default_value_t = DEFAULT_WAIT_SECS, requires = "wait")]
+    /// Wait until the block that includes the transaction is final (never
+    /// reverted), then print it; implies --wait.
+    #[arg(long = "final", group = "waiting")]
+    pub finalized: bool,
+    /// With --wait or --final: give up after this many seconds.
+    #[arg(long, value_name = "SECS", default_value_t = DEFAULT_WAIT_SECS, requires = "waiting")]
     pub timeout: u64,
+}
+
+/// What `--wait`/`--final` waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitFor {
+    Inclusion,
+    Finality,
 }
 
 /// Signs the body built by `build_body` (which gets the node's genesis hash)
@@ -49,22 +61,27 @@ pub fn run(
 ) -> Result<()> {
     let client = args.client.client();
     let (answer, hash) = sign_and_submit(&client, key, args.nonce, build_body)?;
-    if !args.wait {
-        if args.client.json {
-            output::print_json(&answer)?;
-        } else {
-            println!("{hash}");
+    let target = match (args.wait, args.finalized) {
+        (_, true) => WaitFor::Finality,
+        (true, false) => WaitFor::Inclusion,
+        (false, false) => {
+            if args.client.json {
+                output::print_json(&answer)?;
+            } else {
+                println!("{hash}");
+            }
+            return Ok(());
         }
-        return Ok(());
-    }
+    };
     if !args.client.json {
         // Show the hash before the wait, so it is at hand if the wait fails.
         println!("{hash}");
         std::io::stdout().flush()?;
     }
-    let (value, info) = wait_for_inclusion(
+    let (value, info) = wait_for(
         &client,
         &hash,
+        target,
         Duration::from_secs(args.timeout),
         POLL_INTERVAL,
     )?;
@@ -117,9 +134,22 @@ fn submit(client: &Client, tx: &Tx) -> Result<(Value, Hash), ClientError> {
 
 /// Polls `GET /txs/{hash}` every `poll` until the transaction is included,
 /// for at most `timeout`. Returns the node's last answer, raw and decoded.
+#[cfg(test)]
 pub fn wait_for_inclusion(
     client: &Client,
     hash: &Hash,
+    timeout: Duration,
+    poll: Duration,
+) -> Result<(Value, TxInfo)> {
+    wait_for(client, hash, WaitFor::Inclusion, timeout, poll)
+}
+
+/// Polls `GET /txs/{hash}` every `poll` until the transaction is included
+/// (or its block is final), for at most `timeout`.
+pub fn wait_for(
+    client: &Client,
+    hash: &Hash,
+    target: WaitFor,
     timeout: Duration,
     poll: Duration,
 ) -> Result<(Value, TxInfo)> {
@@ -130,15 +160,28 @@ pub fn wait_for_inclusion(
             .get(&path)
             .with_context(|| format!("waiting for tx {hash}"))?;
         let info: TxInfo = decode(value.clone(), &path)?;
-        if info.status == TxState::Included {
+        let done = match target {
+            WaitFor::Inclusion => info.status == TxState::Included,
+            WaitFor::Finality => info.status == TxState::Included && info.finalized,
+        };
+        if done {
             return Ok((value, info));
         }
         if start.elapsed() >= timeout {
-            bail!(
-                "tx {hash} is still pending after {}s; it may yet be included \
-                 (check with `bwchain tx {hash}`)",
-                timeout.as_secs_f32()
-            );
+            match info.status {
+                TxState::Pending => bail!(
+                    "tx {hash} is still pending after {}s; it may yet be included \
+                     (check with `bwchain tx {hash}`)",
+                    timeout.as_secs_f32()
+                ),
+                TxState::Included => bail!(
+                    "tx {hash} is included in block {} but not final after {}s \
+                     (finality needs votes of two thirds of the authorities; \
+                     check with `bwchain status`)",
+                    info.block_height.unwrap_or_default(),
+                    timeout.as_secs_f32()
+                ),
+            }
         }
         std::thread::sleep(poll);
     }
@@ -152,6 +195,9 @@ pub fn inclusion_report(info: &TxInfo) -> String {
     let mut text = format!("included in block {height}");
     if let Some(block_hash) = &info.block_hash {
         text.push_str(&format!(" ({block_hash})"));
+    }
+    if info.finalized {
+        text.push_str(", final");
     }
     if let (Some(outcome), Some(height)) = (&info.outcome, info.block_height) {
         if let Some(details) = output::outcome(outcome, height) {

@@ -50,24 +50,97 @@ impl fmt::Display for BlockId {
 /// Show a block: its header, transactions and rewards.
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Examples:\n  bwchain block\n  bwchain block 12\n  bwchain block --json latest"
+    after_help = "Examples:\n  bwchain block\n  bwchain block 12\n  bwchain block --json latest\n  \
+    bwchain block 12 --proof --genesis genesis.json   # check that block 12 is final"
 )]
 pub struct BlockArgs {
     /// `latest`, a height, or a 64-hex block hash.
     #[arg(value_name = "latest|HEIGHT|HASH", default_value = "latest")]
     pub block: BlockId,
+    /// Fetch the block's finality proof and check it here, trusting only the
+    /// genesis file (not the node): q authorities' votes and the headers.
+    #[arg(long)]
+    pub proof: bool,
+    /// With --proof: the chain's genesis file (default: the built-in dev
+    /// chain's).
+    #[arg(long, value_name = "FILE", requires = "proof")]
+    pub genesis: Option<std::path::PathBuf>,
     #[command(flatten)]
     pub client: ClientArgs,
 }
 
 pub fn run(args: BlockArgs) -> Result<()> {
     let path = blocks::path(args.block);
-    let value = args.client.client().get(&path)?;
+    let client = args.client.client();
+    let value = client.get(&path)?;
+    if args.proof {
+        let block: Block = decode(value, &path)?;
+        return prove(&args, &client, &block);
+    }
     if args.client.json {
         return print_json(&value);
     }
     println!("{}", render(&decode(value, &path)?));
     Ok(())
+}
+
+/// `--proof`: fetches `GET /blocks/{height}/justification` and checks it as
+/// a light client would.
+fn prove(args: &BlockArgs, client: &bwchain_api::client::Client, block: &Block) -> Result<()> {
+    let genesis = match &args.genesis {
+        Some(path) => bwchain_node::files::read_genesis(path)?,
+        None => bwchain_core::genesis::presets::dev(),
+    };
+    let spec = bwchain_core::genesis::ChainSpec::new(genesis)?;
+    let height = block.header.height;
+    let hash = block.header.header().hash();
+    if hash != block.header.hash {
+        anyhow::bail!("the node's block {height} does not hash to the hash it reports");
+    }
+    let path = bwchain_api::finality::path(height);
+    let value = client.get(&path)?;
+    let justification: bwchain_api::finality::Justification = decode(value.clone(), &path)?;
+    let verdict = match &justification {
+        bwchain_api::finality::Justification::Single {
+            authority,
+            signature,
+            ..
+        } => {
+            if spec.genesis.authorities != [*authority] {
+                anyhow::bail!("proof refused: {authority} is not the chain's only authority");
+            }
+            if !bwchain_core::primitives::signing::verify(authority, &hash.0, signature) {
+                anyhow::bail!("proof refused: the block signature does not verify");
+            }
+            format!("block {height} ({hash}) is final: signed by the chain's only authority {authority}")
+        }
+        bwchain_api::finality::Justification::Votes { .. } => {
+            let proof = justification.proof().expect("a vote proof");
+            let finalized = bwchain_core::finality::check_proof(
+                &spec.genesis,
+                &spec.genesis_hash(),
+                &hash,
+                &proof,
+            )
+            .map_err(|err| anyhow::anyhow!("proof refused: {err}"))?;
+            format!(
+                "block {height} ({hash}) is final: checkpoint {} at slot {} is finalized by \
+                 {} votes for slot {} (k = {}), checked against the genesis {}",
+                finalized.height,
+                finalized.slot,
+                proof.link.signatures.len(),
+                proof.link.target.slot,
+                1 + proof.intermediates.len(),
+                spec.genesis_hash()
+            )
+        }
+    };
+    if args.client.json {
+        print_json(&value)
+    } else {
+        println!("{verdict}");
+        Ok(())
+    }
 }
 
 pub fn render(block: &Block) -> String {

@@ -36,7 +36,7 @@ pub fn render(status: &Status) -> String {
     };
     let evidence = match status.evidence {
         0 => "none".to_owned(),
-        n => format!("{n} equivocation(s): see GET /evidence"),
+        n => format!("{n} equivocation(s) of blocks or votes: see GET /evidence"),
     };
     fields(&[
         ("chain_id", status.chain_id.clone()),
@@ -45,6 +45,25 @@ pub fn render(status: &Status) -> String {
         ("head_hash", status.head_hash.to_hex()),
         ("finalized_height", status.finalized_height.to_string()),
         ("finalized_hash", status.finalized_hash.to_hex()),
+        (
+            "finalized",
+            format!(
+                "block {} at slot {} ({} behind the head)",
+                status.finalized_height,
+                status.finalized_slot,
+                blocks(status.height.saturating_sub(status.finalized_height))
+            ),
+        ),
+        (
+            "justified",
+            format!(
+                "block {} at slot {} ({})",
+                status.justified_height,
+                status.justified_slot,
+                status.justified_hash.to_hex()
+            ),
+        ),
+        ("safety_fault", safety(status.safety_fault)),
         ("authorities", authority_lines(status).join("\n")),
         ("peers", peers),
         ("mempool", format!("{} pending txs", status.mempool)),
@@ -85,6 +104,24 @@ fn authority_lines(status: &Status) -> Vec<String> {
         .collect()
 }
 
+fn blocks(n: u64) -> String {
+    if n == 1 {
+        "1 block".to_owned()
+    } else {
+        format!("{n} blocks")
+    }
+}
+
+fn safety(fault: bool) -> String {
+    if fault {
+        "YES: a certificate conflicts with the finalized block; this node stopped voting \
+         (at least a third of the authorities signed conflicting votes: see GET /evidence)"
+            .to_owned()
+    } else {
+        "no".to_owned()
+    }
+}
+
 pub fn yes_no(value: bool) -> &'static str {
     if value {
         "yes"
@@ -106,7 +143,9 @@ mod tests {
             "finalized_hash": "00".repeat(32), "authorities": [a, b],
             "peers": [{"address": "127.0.0.1:9701", "head_height": 50}],
             "mempool": 0, "syncing": false, "head_timestamp_ms": 100_000,
-            "block_time_ms": 1000, "authority_activity": activity, "evidence": 1
+            "block_time_ms": 1000, "authority_activity": activity, "evidence": 1,
+            "finalized_slot": 48, "justified_slot": 50, "justified_height": 49,
+            "justified_hash": "33".repeat(32), "safety_fault": false
         }))
         .unwrap()
     }
@@ -129,6 +168,15 @@ mod tests {
         );
         assert!(text.contains("127.0.0.1:9701 (head 50)"));
         assert!(text.contains("1 equivocation(s)"));
+        assert!(
+            text.contains("block 48 at slot 48 (2 blocks behind the head)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("justified         block 49 at slot 50"),
+            "{text}"
+        );
+        assert!(text.contains("safety_fault      no"), "{text}");
 
         let text = render(&status(serde_json::json!([
             {"authority": a, "last_height": 50, "last_timestamp_ms": 100_000},

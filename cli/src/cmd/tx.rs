@@ -35,11 +35,18 @@ pub fn run(args: TxArgs) -> Result<()> {
 pub fn render(info: &TxInfo) -> String {
     let status = match info.status {
         TxState::Pending => "pending".to_owned(),
-        TxState::Included => match (info.block_height, info.block_hash) {
-            (Some(height), Some(hash)) => format!("included in block {height} ({hash})"),
-            (Some(height), None) => format!("included in block {height}"),
-            _ => "included".to_owned(),
-        },
+        TxState::Included => {
+            let included = match (info.block_height, info.block_hash) {
+                (Some(height), Some(hash)) => format!("included in block {height} ({hash})"),
+                (Some(height), None) => format!("included in block {height}"),
+                _ => "included".to_owned(),
+            };
+            if info.finalized {
+                format!("{included}, final")
+            } else {
+                format!("{included}, not final yet")
+            }
+        }
     };
     let mut text = fields(&[
         ("hash", info.hash.to_hex()),

@@ -118,6 +118,72 @@ pub(super) async fn metrics(State(backend): State<Backend>) -> ApiResult<Respons
             "Peer messages dropped because the outbound queue was full.".into(),
             count(&c.outbound_dropped),
         ),
+        (
+            "bwchain_finalized_slot",
+            "gauge",
+            "Slot of the finalized checkpoint.".into(),
+            status.finalized_checkpoint.slot,
+        ),
+        (
+            "bwchain_justified_height",
+            "gauge",
+            "Height of the highest justified checkpoint's block.".into(),
+            status.justified.height,
+        ),
+        (
+            "bwchain_justified_slot",
+            "gauge",
+            "Slot of the highest justified checkpoint.".into(),
+            status.justified.slot,
+        ),
+        (
+            "bwchain_finality_lag_blocks",
+            "gauge",
+            "Blocks between the head and the finalized block.".into(),
+            status.head.height.saturating_sub(status.finalized.height),
+        ),
+        (
+            "bwchain_safety_fault",
+            "gauge",
+            "1 when a certificate conflicts with the finalized block (voting stopped).".into(),
+            u64::from(status.safety_fault),
+        ),
+        (
+            "bwchain_votes_sent_total",
+            "counter",
+            format!("Finality votes this node signed and sent {since_start}."),
+            count(&c.votes_sent),
+        ),
+        (
+            "bwchain_votes_received_total",
+            "counter",
+            format!("New finality votes received from peers {since_start}."),
+            count(&c.votes_received),
+        ),
+        (
+            "bwchain_votes_relayed_total",
+            "counter",
+            format!("Finality votes relayed to peers {since_start}."),
+            count(&c.votes_relayed),
+        ),
+        (
+            "bwchain_votes_invalid_total",
+            "counter",
+            format!("Badly signed or malformed votes received {since_start}."),
+            count(&c.votes_invalid),
+        ),
+        (
+            "bwchain_evidence_blocks",
+            "gauge",
+            "Recorded equivocations of blocks (two headers for one slot).".into(),
+            backend.evidence()?.len() as u64,
+        ),
+        (
+            "bwchain_evidence_votes",
+            "gauge",
+            "Recorded slashable vote pairs (double and surround votes).".into(),
+            backend.vote_evidence()?.len() as u64,
+        ),
     ];
     let mut out = String::new();
     for (name, kind, help, value) in table {
