@@ -416,3 +416,38 @@ fn a_peer_sending_an_invalid_block_is_dropped() {
     node.stop();
     chain.audit_ok("a");
 }
+
+/// A peer speaking protocol version 1 (before finality votes) is refused at
+/// the handshake with a log line that says why.
+#[test]
+fn a_version_1_peer_is_refused_at_the_handshake() {
+    use bwchain_core::protocol::{encode_frame, Hello, Message, PROTOCOL_VERSION};
+
+    assert_eq!(PROTOCOL_VERSION, 2);
+    let chain = TestChain::new();
+    let node = chain.start_node("a");
+    let mut stream = TcpStream::connect(&node.p2p).unwrap();
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    let hello = Message::Hello(Hello {
+        version: 1,
+        genesis_hash: chain.genesis_hash,
+        head_height: 0,
+        head_hash: chain.genesis_hash,
+        listen_port: 0,
+        nonce: 9,
+    });
+    stream.write_all(&encode_frame(&hello).unwrap()).unwrap();
+    let mut sink = Vec::new();
+    assert!(
+        stream.read_to_end(&mut sink).is_ok(),
+        "the node kept the connection open"
+    );
+    wait_until("the refusal is logged", || {
+        node.log_text()
+            .contains("peer speaks another protocol version")
+    });
+    assert!(node.get("/status").1["peers"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+}

@@ -58,6 +58,14 @@ fn every_size_of_authority_set_agrees_and_finalizes() {
             "n = {n}: lags {:?}",
             sim.stats.finality_lag
         );
+        // Measured for the note: lag and vote traffic.
+        let seconds = (sim.now_ms() - bwchain_node::sim::slot_start(0)) as f64 / 1000.0;
+        let vote_frames = sim.stats.delivered_kinds.get("vote").copied().unwrap_or(0);
+        eprintln!(
+            "n = {n}: finality lag histogram {:?}; {:.0} vote frames received per node per simulated second",
+            sim.stats.finality_lag,
+            vote_frames as f64 / n as f64 / seconds
+        );
         if n == 20 {
             // Measured for the note: signature checks spent on votes.
             let received: u64 = (0..n)
@@ -260,4 +268,34 @@ fn a_late_follower_syncs_finality_with_its_proof() {
         &proof,
     )
     .expect("the follower's proof holds");
+}
+
+/// After a 2|2 partition heals, finality catches up within a few slots.
+#[test]
+fn finality_catches_up_after_a_heal() {
+    for n in [4usize, 7] {
+        let mut sim = Sim::new(SimConfig::new(n, 70 + n as u64));
+        run_and_check_lag(&mut sim, 10, "before");
+        let half: Vec<usize> = (0..n / 2).collect();
+        let rest: Vec<usize> = (n / 2..n).collect();
+        sim.partition(&[&half, &rest]);
+        sim.run_slots(10);
+        let stalled = sim.highest_finalized();
+        sim.heal();
+        let healed_at = sim.now_ms();
+        let caught_up = sim.run_until(CONVERGE_LIMIT_MS, |sim| {
+            let head = sim.head(0).height;
+            sim.highest_finalized() > stalled && head - sim.highest_finalized() <= 2
+        });
+        assert!(
+            caught_up,
+            "n = {n}: finality did not catch up after the heal"
+        );
+        eprintln!(
+            "n = {n}: finality caught up {} ms ({:.1} slots) after the heal",
+            sim.now_ms() - healed_at,
+            (sim.now_ms() - healed_at) as f64 / BLOCK_TIME_MS as f64
+        );
+        run_and_check_lag(&mut sim, 5, "after");
+    }
 }
