@@ -62,6 +62,21 @@ pub struct StoredBlock {
 }
 
 impl StoredBlock {
+    /// The genesis block of `spec`: no signature, transactions or rewards.
+    pub fn genesis(spec: &ChainSpec) -> Self {
+        Self {
+            block: Block {
+                header: spec.genesis_header.header().clone(),
+                signature: Signature::ZERO,
+                txs: Vec::new(),
+            },
+            tx_hashes: Vec::new(),
+            outcomes: Vec::new(),
+            rewards: Vec::new(),
+            minted: 0,
+        }
+    }
+
     pub fn hash(&self) -> Hash {
         self.block.header.hash()
     }
@@ -190,17 +205,7 @@ impl Store {
     fn init_genesis(&self, spec: &ChainSpec) -> Result<(), StoreError> {
         let mut batch = sled::Batch::default();
         let genesis_hash = spec.genesis_hash();
-        let stored = StoredBlock {
-            block: Block {
-                header: spec.genesis_header.header().clone(),
-                signature: Signature::ZERO,
-                txs: Vec::new(),
-            },
-            tx_hashes: Vec::new(),
-            outcomes: Vec::new(),
-            rewards: Vec::new(),
-            minted: 0,
-        };
+        let stored = StoredBlock::genesis(spec);
         batch.insert(key(BLOCK, &genesis_hash.0), codec::encode(&stored));
         batch.insert(key(HEIGHT, &0u64.to_be_bytes()), &genesis_hash.0);
         for (state_key_, value) in spec.genesis_state.entries() {

@@ -19,6 +19,8 @@ pub mod blocks;
 pub mod proof;
 pub mod slashing;
 pub mod tally;
+#[cfg(test)]
+mod test_tree;
 pub mod vote;
 pub mod voter;
 

@@ -168,7 +168,6 @@ pub fn check_proof(
 mod tests {
     use super::*;
     use crate::finality::vote::{quorum, CertificateSignature, Vote};
-    use crate::genesis::presets;
     use crate::primitives::signing::Keypair;
     use crate::primitives::{Account, Signature};
 
@@ -181,13 +180,7 @@ mod tests {
 
     /// A chain of `len` blocks after genesis, one per slot.
     fn chain(len: u64) -> Chain {
-        let keys: Vec<Keypair> = (0..4)
-            .map(|i| Keypair::dev(&format!("authority-{i}")))
-            .collect();
-        let genesis = Genesis {
-            authorities: keys.iter().map(Keypair::account).collect(),
-            ..presets::dev()
-        };
+        let (genesis, keys) = crate::finality::test_tree::authorities(4);
         let mut headers = vec![Header {
             height: 0,
             slot: 0,

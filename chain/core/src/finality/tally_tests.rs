@@ -2,79 +2,25 @@
 //! `A - B'`, for several numbers of authorities.
 
 use super::*;
-use crate::finality::blocks::{BlockInfo, MemBlocks};
-use crate::genesis::presets;
-use crate::primitives::signing::Keypair;
+use crate::finality::test_tree::{hash, Tree, A, B, B2, C, D, G};
 
-const G: u8 = 0;
-const A: u8 = 1;
-const B: u8 = 2;
-const C: u8 = 3;
-const B2: u8 = 4;
-const D: u8 = 5;
+/// The tree with a tally's helpers.
+struct World(Tree);
 
-fn hash(block: u8) -> Hash {
-    Hash([block + 1; 32])
-}
-
-struct World {
-    genesis: Genesis,
-    genesis_hash: Hash,
-    keys: Vec<Keypair>,
-    blocks: MemBlocks,
+impl std::ops::Deref for World {
+    type Target = Tree;
+    fn deref(&self) -> &Tree {
+        &self.0
+    }
 }
 
 impl World {
     fn new(n: usize) -> Self {
-        let keys: Vec<Keypair> = (0..n)
-            .map(|i| Keypair::dev(&format!("authority-{i}")))
-            .collect();
-        let genesis = Genesis {
-            authorities: keys.iter().map(Keypair::account).collect(),
-            ..presets::dev()
-        };
-        let genesis_hash = hash(G);
-        let mut blocks = MemBlocks::default();
-        // (block, height, slot, parent)
-        for (block, height, slot, parent) in [
-            (G, 0, 0, None),
-            (A, 1, 1, Some(G)),
-            (B, 2, 2, Some(A)),
-            (C, 3, 3, Some(B)),
-            (D, 4, 4, Some(C)),
-            (B2, 2, 2, Some(A)),
-        ] {
-            blocks.insert(
-                hash(block),
-                BlockInfo {
-                    height,
-                    slot,
-                    parent: parent.map_or(Hash::ZERO, hash),
-                },
-            );
-        }
-        Self {
-            genesis,
-            genesis_hash,
-            keys,
-            blocks,
-        }
+        Self(Tree::new(n))
     }
 
     fn tally(&self) -> Tally {
         Tally::new(&self.genesis, self.genesis_hash)
-    }
-
-    fn cp(&self, block: u8, slot: u64) -> Checkpoint {
-        let info = self
-            .blocks
-            .block(&hash(block))
-            .expect("a block of the tree");
-        Checkpoint {
-            slot,
-            height: info.height,
-            hash: hash(block),
-        }
     }
 
     /// Votes `source -> target` by the authorities `signers`.

@@ -301,7 +301,6 @@ pub fn authority_index(genesis: &Genesis, account: &Account) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::genesis::presets;
 
     fn checkpoint(slot: u64, height: u64, byte: u8) -> Checkpoint {
         Checkpoint {
@@ -312,14 +311,7 @@ mod tests {
     }
 
     fn four_authorities() -> (Genesis, Vec<Keypair>) {
-        let keys: Vec<Keypair> = (0..4)
-            .map(|i| Keypair::dev(&format!("authority-{i}")))
-            .collect();
-        let genesis = Genesis {
-            authorities: keys.iter().map(Keypair::account).collect(),
-            ..presets::dev()
-        };
-        (genesis, keys)
+        crate::finality::test_tree::authorities(4)
     }
 
     #[test]

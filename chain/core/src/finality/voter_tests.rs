@@ -1,72 +1,27 @@
 //! The voter as a table of steps: input, expected outputs.
 
 use super::*;
-use crate::finality::blocks::{BlockInfo, MemBlocks};
+use crate::finality::test_tree::{hash, Tree, A, B, B2, C, G};
 use crate::finality::vote::quorum;
-use crate::genesis::presets;
 
-fn hash(block: u8) -> Hash {
-    Hash([block + 1; 32])
+/// Four authorities on the tree, with a tally the tests fill.
+struct World {
+    tree: Tree,
+    tally: Tally,
 }
 
-const G: u8 = 0;
-const A: u8 = 1;
-const B: u8 = 2;
-const C: u8 = 3;
-const B2: u8 = 4;
-
-struct World {
-    genesis: Genesis,
-    genesis_hash: Hash,
-    keys: Vec<Keypair>,
-    blocks: MemBlocks,
-    tally: Tally,
+impl std::ops::Deref for World {
+    type Target = Tree;
+    fn deref(&self) -> &Tree {
+        &self.tree
+    }
 }
 
 impl World {
     fn new() -> Self {
-        let keys: Vec<Keypair> = (0..4)
-            .map(|i| Keypair::dev(&format!("authority-{i}")))
-            .collect();
-        let genesis = Genesis {
-            authorities: keys.iter().map(Keypair::account).collect(),
-            ..presets::dev()
-        };
-        let genesis_hash = hash(G);
-        let mut blocks = MemBlocks::default();
-        for (block, height, slot, parent) in [
-            (G, 0, 0, None),
-            (A, 1, 1, Some(G)),
-            (B, 2, 2, Some(A)),
-            (C, 3, 3, Some(B)),
-            (B2, 2, 2, Some(A)),
-        ] {
-            blocks.insert(
-                hash(block),
-                BlockInfo {
-                    height,
-                    slot,
-                    parent: parent.map_or(Hash::ZERO, hash),
-                },
-            );
-        }
-        let tally = Tally::new(&genesis, genesis_hash);
-        Self {
-            genesis,
-            genesis_hash,
-            keys,
-            blocks,
-            tally,
-        }
-    }
-
-    fn cp(&self, block: u8, slot: u64) -> Checkpoint {
-        let info = self.blocks.block(&hash(block)).unwrap();
-        Checkpoint {
-            slot,
-            height: info.height,
-            hash: hash(block),
-        }
+        let tree = Tree::new(4);
+        let tally = Tally::new(&tree.genesis, tree.genesis_hash);
+        Self { tree, tally }
     }
 
     fn voter(
@@ -88,9 +43,9 @@ impl World {
 
     fn justify(&mut self, source: Checkpoint, target: Checkpoint) {
         let vote = Vote { source, target };
-        for key in &self.keys[..quorum(4)] {
+        for key in &self.tree.keys[..quorum(4)] {
             self.tally
-                .add_vote(vote.sign(&self.genesis_hash, key), &self.blocks);
+                .add_vote(vote.sign(&self.tree.genesis_hash, key), &self.tree.blocks);
         }
         assert!(self.tally.is_justified(&target));
     }
@@ -152,7 +107,7 @@ fn the_proposer_leads_and_the_others_follow() {
 #[test]
 fn a_lead_waits_for_its_block_then_is_followed() {
     let mut w = World::new();
-    let missing = w.blocks.0.remove(&hash(A)).unwrap();
+    let missing = w.tree.blocks.0.remove(&hash(A)).unwrap();
     let (mut voter, _) = w.voter(0, None, false, 1);
     let lead = w.signed(
         1,
@@ -165,7 +120,7 @@ fn a_lead_waits_for_its_block_then_is_followed() {
     );
     assert!(w.step(&mut voter, VoterInput::LeadVote(lead)).is_empty());
     assert!(w.step(&mut voter, VoterInput::BlockImported).is_empty());
-    w.blocks.insert(hash(A), missing);
+    w.tree.blocks.insert(hash(A), missing);
     let copied = persisted_then_sent(&w.step(&mut voter, VoterInput::BlockImported));
     assert_eq!(copied, lead.vote);
 }

@@ -18,7 +18,7 @@ use std::thread::JoinHandle;
 use bwchain_core::execute::TxError;
 use bwchain_core::genesis::{presets, ChainSpec};
 use bwchain_core::primitives::{
-    signing, Account, Block, Hash, ReceiptOutcome, SealedHeader, Signature, Tx, TxBody, TxOutcome,
+    signing, Account, Hash, ReceiptOutcome, SealedHeader, Tx, TxBody, TxOutcome,
 };
 use bwchain_core::state::{Overlay, SessionId, SupplyRecord};
 use tokio::sync::oneshot;
@@ -74,17 +74,7 @@ struct Inclusion {
 impl FakeChain {
     /// The genesis of `spec`.
     pub fn new(spec: ChainSpec) -> Self {
-        let genesis = StoredBlock {
-            block: Block {
-                header: spec.genesis_header.header().clone(),
-                signature: Signature::ZERO,
-                txs: Vec::new(),
-            },
-            tx_hashes: Vec::new(),
-            outcomes: Vec::new(),
-            rewards: Vec::new(),
-            minted: 0,
-        };
+        let genesis = StoredBlock::genesis(&spec);
         let state = FakeState {
             blocks: vec![genesis],
             ..FakeState::default()
