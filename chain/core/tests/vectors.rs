@@ -302,8 +302,8 @@ fn signature_edge_cases() -> Vec<EdgeCaseVector> {
     let honest = alice.sign(message).0;
     let pure = RawSigner::new("edge pure", identity());
     let mixed_key = RawSigner::new("edge mixed key", torsion_of_order(8));
-    // A message for which the cofactorless equation fails on the mixed key
-    // (k odd... any k not a multiple of 8 leaves [k]T != identity).
+    // A message for which the cofactorless equation fails on the mixed key:
+    // [k]T is not the identity unless 8 divides k.
     let mixed_message = (0..)
         .map(|i| format!("bwchain mixed-order key {i}").into_bytes())
         .find(|m| {
@@ -313,32 +313,67 @@ fn signature_edge_cases() -> Vec<EdgeCaseVector> {
                 .is_err()
         })
         .unwrap();
-    let s_plus_ell = {
-        let s: [u8; 32] = honest[32..].try_into().unwrap();
-        edge::add_le(&s, &edge::ELL)
-    };
+    let s_plus_ell = edge::add_le(&honest[32..].try_into().unwrap(), &edge::ELL);
     let mut changed = message.to_vec();
     changed[0] ^= 1;
 
-    vec![
-        edge_vector("honest signature by dev key alice".into(), alice.account().0, message, honest, true),
-        edge_vector("RFC 8032 test 2".into(), hex(edge::RFC8032[1].1), &::hex::decode(edge::RFC8032[1].2).unwrap(), hex(edge::RFC8032[1].3), true),
-        edge_vector("message changed".into(), alice.account().0, &changed, honest, false),
-        edge_vector("signature of another key".into(), dev("bob").account().0, message, honest, false),
-        edge_vector("key of small order (the identity), R = identity, S = 0: ZIP-215 alone accepts, the key is not admissible".into(), identity_bytes, message, with_r_s(&identity_bytes, &zero), false),
-        edge_vector("key of small order (order 8), R = identity, S = 0: ZIP-215 alone accepts, the key is not admissible".into(), order8, message, with_r_s(&identity_bytes, &zero), false),
-        edge_vector("key not canonical (the identity with x = -0), R = identity, S = 0".into(), identity_negative_zero, message, with_r_s(&identity_bytes, &zero), false),
-        edge_vector("key not canonical (the identity as y + p), R = identity, S = 0".into(), identity_y_plus_p, message, with_r_s(&identity_bytes, &zero), false),
-        edge_vector("key not a curve point (y = 2)".into(), not_a_point, message, honest, false),
-        edge_vector("key of mixed order ([a]B + a point of order 8), honest R: the cofactorless equation fails, the cofactored one holds".into(), mixed_key.public, &mixed_message, mixed_key.sign(&mixed_message, identity()), true),
-        edge_vector("R of small order (order 8, canonical), S = k*a".into(), pure.public, message, pure.sign_small_r(message, &order8, &order8), true),
-        edge_vector("R not canonical (the identity as y + p), S = k*a, k over R as given".into(), pure.public, message, pure.sign_small_r(message, &identity_y_plus_p, &identity_y_plus_p), true),
-        edge_vector("R not canonical (the identity as y + p), S = k*a, k over the canonical re-encoding of R".into(), pure.public, message, pure.sign_small_r(message, &identity_y_plus_p, &identity_bytes), false),
-        edge_vector("R of mixed order ([r]B + a point of order 2): the cofactorless equation fails, the cofactored one holds".into(), pure.public, message, pure.sign(message, torsion_of_order(2)), true),
-        edge_vector("R not a curve point (y = 2)".into(), alice.account().0, message, with_r_s(&not_a_point, honest[32..].try_into().unwrap()), false),
-        edge_vector("S not canonical (S + l)".into(), alice.account().0, message, with_r_s(honest[..32].try_into().unwrap(), &s_plus_ell), false),
-        edge_vector("S = l".into(), alice.account().0, message, with_r_s(honest[..32].try_into().unwrap(), &edge::ELL), false),
-    ]
+    let alice_key = alice.account().0;
+    let honest_r: [u8; 32] = honest[..32].try_into().unwrap();
+    let honest_s: [u8; 32] = honest[32..].try_into().unwrap();
+    let r_identity_s_zero = with_r_s(&identity_bytes, &zero);
+    let (_, rfc_key, rfc_message, rfc_signature) = edge::RFC8032[1];
+    let cases: Vec<(&str, [u8; 32], Vec<u8>, [u8; 64], bool)> = vec![
+        ("honest signature by dev key alice", alice_key, message.to_vec(), honest, true),
+        ("RFC 8032 test 2", hex(rfc_key), ::hex::decode(rfc_message).unwrap(), hex(rfc_signature), true),
+        ("message changed", alice_key, changed, honest, false),
+        ("signature of another key", dev("bob").account().0, message.to_vec(), honest, false),
+        (
+            "key of small order (the identity), R = identity, S = 0: ZIP-215 alone accepts, the key is not admissible",
+            identity_bytes, message.to_vec(), r_identity_s_zero, false,
+        ),
+        (
+            "key of small order (order 8), R = identity, S = 0: ZIP-215 alone accepts, the key is not admissible",
+            order8, message.to_vec(), r_identity_s_zero, false,
+        ),
+        (
+            "key not canonical (the identity with x = -0), R = identity, S = 0",
+            identity_negative_zero, message.to_vec(), r_identity_s_zero, false,
+        ),
+        (
+            "key not canonical (the identity as y + p), R = identity, S = 0",
+            identity_y_plus_p, message.to_vec(), r_identity_s_zero, false,
+        ),
+        ("key not a curve point (y = 2)", not_a_point, message.to_vec(), honest, false),
+        (
+            "key of mixed order ([a]B + a point of order 8), honest R: the cofactorless equation fails, the cofactored one holds",
+            mixed_key.public, mixed_message.clone(), mixed_key.sign(&mixed_message, identity()), true,
+        ),
+        (
+            "R of small order (order 8, canonical), S = k*a",
+            pure.public, message.to_vec(), pure.sign_small_r(message, &order8, &order8), true,
+        ),
+        (
+            "R not canonical (the identity as y + p), S = k*a, k over R as given",
+            pure.public, message.to_vec(), pure.sign_small_r(message, &identity_y_plus_p, &identity_y_plus_p), true,
+        ),
+        (
+            "R not canonical (the identity as y + p), S = k*a, k over the canonical re-encoding of R",
+            pure.public, message.to_vec(), pure.sign_small_r(message, &identity_y_plus_p, &identity_bytes), false,
+        ),
+        (
+            "R of mixed order ([r]B + a point of order 2): the cofactorless equation fails, the cofactored one holds",
+            pure.public, message.to_vec(), pure.sign(message, torsion_of_order(2)), true,
+        ),
+        ("R not a curve point (y = 2)", alice_key, message.to_vec(), with_r_s(&not_a_point, &honest_s), false),
+        ("S not canonical (S + l)", alice_key, message.to_vec(), with_r_s(&honest_r, &s_plus_ell), false),
+        ("S = l", alice_key, message.to_vec(), with_r_s(&honest_r, &edge::ELL), false),
+    ];
+    cases
+        .into_iter()
+        .map(|(name, key, message, signature, valid)| {
+            edge_vector(name.to_string(), key, &message, signature, valid)
+        })
+        .collect()
 }
 
 // ---------------------------------------------------------------------------

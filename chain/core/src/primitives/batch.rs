@@ -46,7 +46,7 @@ pub const BATCH_CHUNK_MAX: usize = 512;
 const BATCH_MIN_ITEMS: usize = 4;
 
 /// Public keys a [`BatchVerifier`] keeps decompressed. A chain's devices and
-/// senders are far fewer than its signatures; at about 200 bytes an entry
+/// senders are far fewer than its signatures; at about 250 bytes an entry
 /// this bounds the cache near 4 MiB. A full cache is emptied and refilled,
 /// not trimmed: simple, and a working set that fits never hits the bound.
 pub const DEFAULT_KEY_CACHE_CAPACITY: usize = 16_384;
