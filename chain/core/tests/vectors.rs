@@ -275,6 +275,9 @@ fn edge_vector(
     }
 }
 
+/// (name, public key, message, signature, valid)
+type EdgeCase = (&'static str, [u8; 32], Vec<u8>, [u8; 64], bool);
+
 fn signature_edge_cases() -> Vec<EdgeCaseVector> {
     use curve25519_dalek::edwards::CompressedEdwardsY;
     use edge::{hex, identity, torsion_of_order, RawSigner};
@@ -322,7 +325,7 @@ fn signature_edge_cases() -> Vec<EdgeCaseVector> {
     let honest_s: [u8; 32] = honest[32..].try_into().unwrap();
     let r_identity_s_zero = with_r_s(&identity_bytes, &zero);
     let (_, rfc_key, rfc_message, rfc_signature) = edge::RFC8032[1];
-    let cases: Vec<(&str, [u8; 32], Vec<u8>, [u8; 64], bool)> = vec![
+    let cases: Vec<EdgeCase> = vec![
         ("honest signature by dev key alice", alice_key, message.to_vec(), honest, true),
         ("RFC 8032 test 2", hex(rfc_key), ::hex::decode(rfc_message).unwrap(), hex(rfc_signature), true),
         ("message changed", alice_key, changed, honest, false),
