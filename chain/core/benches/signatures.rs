@@ -1,11 +1,15 @@
-//! Receipt signature verification, per signature: strict one at a time (what
-//! `execute::check_tx_signatures` does) against `bwchain_core::primitives::batch`, for
-//! batches of 64 and 1024 receipts from 256 distinct consumers.
+//! Receipt signature verification under the v2 rule (DESIGN.md §1), per
+//! signature, for batches of 64 and 1024 receipts: single checks against
+//! the cofactored batch equation of `primitives::verify`, and both against
+//! ed25519-zebra 4's ZIP-215 batch (the oracle the tests hold the core to).
 //!
-//! `raw_verify_batch` is ed25519-dalek's batch verification with nothing
-//! else: NOT consensus-safe (see `batch.rs`), measured as the ceiling of
-//! what batching could give. Run with `cargo bench -p bwchain --bench
-//! signatures`; results land in `target/criterion/receipt_signatures_*`.
+//! Two key mixes: `distinct` (every receipt from its own consumer: the
+//! key cache cannot help, each key is decompressed once per batch) and
+//! `256_consumers` (a block's receipts from 256 devices; repeated keys are
+//! coalesced in the batch equation and cached by `BatchVerifier`).
+//!
+//! Run with `cargo bench -p bwchain-core --bench signatures`; results land
+//! in `target/criterion/signatures_*`.
 
 use std::hint::black_box;
 use std::num::NonZeroUsize;
@@ -13,13 +17,9 @@ use std::time::Duration;
 
 use bwchain_core::primitives::batch::{BatchVerifier, SignedItem, Strategy};
 use bwchain_core::primitives::signing::{self, Keypair};
+use bwchain_core::primitives::verify::{self, AdmissibleKey, Prepared};
 use bwchain_core::primitives::{Account, Hash, Signature};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use ed25519_dalek::VerifyingKey;
-
-/// Distinct consumers signing the receipts: a block's receipts come from
-/// many devices, and the key cache only helps with repeats.
-const CONSUMERS: usize = 256;
 
 struct Receipts {
     accounts: Vec<Account>,
@@ -28,10 +28,10 @@ struct Receipts {
 }
 
 impl Receipts {
-    fn new(count: usize) -> Self {
+    fn new(count: usize, consumers: usize) -> Self {
         let genesis_hash = Hash([1; 32]);
         let provider = Keypair::dev("bench-provider").account();
-        let consumers: Vec<Keypair> = (0..CONSUMERS)
+        let consumers: Vec<Keypair> = (0..consumers)
             .map(|i| Keypair::dev(&format!("bench-consumer-{i}")))
             .collect();
         let mut receipts = Receipts {
@@ -40,7 +40,7 @@ impl Receipts {
             signatures: Vec::with_capacity(count),
         };
         for i in 0..count {
-            let consumer = &consumers[i % CONSUMERS];
+            let consumer = &consumers[i % consumers.len()];
             let session = i as u64;
             let message = signing::receipt_signing_bytes(
                 &genesis_hash,
@@ -63,74 +63,105 @@ impl Receipts {
     }
 }
 
-fn receipt_signatures(c: &mut Criterion) {
+/// Our batch equation over all items at once, keys decompressed first
+/// (`cold`: inside the measured loop, as ed25519-zebra must).
+fn our_batch(items: &[SignedItem<'_>], keys: Option<&[AdmissibleKey]>) -> bool {
+    let fresh: Vec<AdmissibleKey>;
+    let keys = match keys {
+        Some(keys) => keys,
+        None => {
+            fresh = items
+                .iter()
+                .map(|item| AdmissibleKey::new(item.public_key).unwrap())
+                .collect();
+            &fresh
+        }
+    };
+    let prepared: Vec<Prepared<'_>> = items
+        .iter()
+        .zip(keys)
+        .map(|(item, key)| Prepared::new(key, item.message, item.signature).unwrap())
+        .collect();
+    verify::verify_batch(&prepared)
+}
+
+fn zebra_batch(items: &[SignedItem<'_>]) -> bool {
+    let mut batch = ed25519_zebra::batch::Verifier::new();
+    for item in items {
+        batch.queue((
+            ed25519_zebra::VerificationKeyBytes::from(*item.public_key),
+            ed25519_zebra::Signature::from_bytes(item.signature),
+            item.message,
+        ));
+    }
+    batch.verify(rand_core::OsRng).is_ok()
+}
+
+fn signatures(c: &mut Criterion) {
     let all_threads = std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN);
     let one_thread = NonZeroUsize::MIN;
-    for count in [64, 1024] {
-        let receipts = Receipts::new(count);
-        let items = receipts.items();
-        let mut group = c.benchmark_group(format!("receipt_signatures_{count}"));
-        group.throughput(Throughput::Elements(count as u64));
-
-        group.bench_function("single_strict", |b| {
-            b.iter(|| {
-                for item in &items {
-                    assert!(black_box(signing::verify(
-                        &Account(*item.public_key),
-                        item.message,
-                        &Signature(*item.signature),
-                    )));
-                }
-            })
-        });
-
-        group.bench_function("raw_verify_batch_unsafe", |b| {
-            let messages: Vec<&[u8]> = items.iter().map(|item| item.message).collect();
-            let signatures: Vec<ed25519_dalek::Signature> = items
+    for (mix, consumers) in [("distinct", None), ("256_consumers", Some(256))] {
+        for count in [64, 1024] {
+            let receipts = Receipts::new(count, consumers.unwrap_or(count));
+            let items = receipts.items();
+            let keys: Vec<AdmissibleKey> = items
                 .iter()
-                .map(|item| ed25519_dalek::Signature::from_bytes(item.signature))
+                .map(|item| AdmissibleKey::new(item.public_key).unwrap())
                 .collect();
-            b.iter(|| {
-                let keys: Vec<VerifyingKey> = items
-                    .iter()
-                    .map(|item| VerifyingKey::from_bytes(item.public_key).unwrap())
-                    .collect();
-                assert!(ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok());
-            })
-        });
+            let mut group = c.benchmark_group(format!("signatures_{mix}_{count}"));
+            group.throughput(Throughput::Elements(count as u64));
 
-        let cases = [
-            (
-                "strict_1_thread_cold_cache",
-                Strategy::Strict,
-                one_thread,
-                false,
-            ),
-            ("strict_1_thread", Strategy::Strict, one_thread, true),
-            ("strict_all_threads", Strategy::Strict, all_threads, true),
-            ("batch_1_thread", Strategy::Batch, one_thread, true),
-            ("batch_all_threads", Strategy::Batch, all_threads, true),
-        ];
-        for (name, strategy, threads, warm) in cases {
-            let warm_verifier = BatchVerifier::new(strategy).with_threads(threads);
-            if warm {
-                warm_verifier.verify_all(&items);
-            }
-            group.bench_with_input(BenchmarkId::new("verify_all", name), &items, |b, items| {
+            group.bench_function("single_cold", |b| {
                 b.iter(|| {
-                    let fresh;
-                    let verifier = if warm {
-                        &warm_verifier
-                    } else {
-                        fresh = BatchVerifier::new(strategy).with_threads(threads);
-                        &fresh
-                    };
-                    let valid = verifier.verify_all(black_box(items));
-                    assert!(valid.iter().all(|valid| *valid));
+                    for item in &items {
+                        assert!(black_box(item.verify_single()));
+                    }
                 })
             });
+            group.bench_function("single_warm_keys", |b| {
+                b.iter(|| {
+                    for (item, key) in items.iter().zip(&keys) {
+                        assert!(black_box(key.verify(item.message, item.signature)));
+                    }
+                })
+            });
+            group.bench_function("zebra_single", |b| {
+                b.iter(|| {
+                    for item in &items {
+                        let key =
+                            ed25519_zebra::VerificationKey::try_from(*item.public_key).unwrap();
+                        let signature = ed25519_zebra::Signature::from_bytes(item.signature);
+                        assert!(black_box(key.verify(&signature, item.message)).is_ok());
+                    }
+                })
+            });
+            group.bench_function("batch_one_equation_cold", |b| {
+                b.iter(|| assert!(our_batch(black_box(&items), None)))
+            });
+            group.bench_function("batch_one_equation_warm_keys", |b| {
+                b.iter(|| assert!(our_batch(black_box(&items), Some(&keys))))
+            });
+            group.bench_function("zebra_batch", |b| {
+                b.iter(|| assert!(zebra_batch(black_box(&items))))
+            });
+
+            let cases = [
+                ("single_1_thread", Strategy::Single, one_thread),
+                ("batch_1_thread", Strategy::Batch, one_thread),
+                ("batch_all_threads", Strategy::Batch, all_threads),
+            ];
+            for (name, strategy, threads) in cases {
+                let verifier = BatchVerifier::new(strategy).with_threads(threads);
+                verifier.verify_all(&items);
+                group.bench_with_input(BenchmarkId::new("verify_all", name), &items, |b, items| {
+                    b.iter(|| {
+                        let valid = verifier.verify_all(black_box(items));
+                        assert!(valid.iter().all(|valid| *valid));
+                    })
+                });
+            }
+            group.finish();
         }
-        group.finish();
     }
 }
 
@@ -140,6 +171,6 @@ criterion_group! {
         .sample_size(10)
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2));
-    targets = receipt_signatures
+    targets = signatures
 }
 criterion_main!(benches);

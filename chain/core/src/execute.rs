@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use crate::genesis::ChainSpec;
 use crate::primitives::hash;
-use crate::primitives::signing::{self, SignatureError};
+use crate::primitives::signing::{self, KeyError, SignatureError};
 use crate::primitives::{Account, Hash, ReceiptOutcome, Reward, RewardKind, Tx, TxBody, TxOutcome};
 use crate::state::{
     DeviceRecord, LtHash, Overlay, SessionId, StateChange, StateView, StorageError,
@@ -20,6 +20,12 @@ pub enum TxError {
     BadSignature { from: Account },
     #[error("bad receipt signature: receipt {index} is not signed by its consumer {consumer} for this chain")]
     BadReceiptSignature { index: usize, consumer: Account },
+    #[error("inadmissible sender: {from} is not an admissible ed25519 key: {reason}")]
+    InadmissibleSender { from: Account, reason: KeyError },
+    #[error("inadmissible recipient: {to} is not an admissible ed25519 key: {reason}")]
+    InadmissibleRecipient { to: Account, reason: KeyError },
+    #[error("inadmissible device: {device} is not an admissible ed25519 key: {reason}")]
+    InadmissibleDevice { device: Account, reason: KeyError },
     #[error("wrong nonce: expected {expected}, found {found}")]
     WrongNonce { expected: u64, found: u64 },
     #[error("claim has no receipts: at least 1 is required")]
@@ -97,8 +103,15 @@ pub fn check_tx_stateless(spec: &ChainSpec, tx: &Tx) -> Result<(), TxError> {
     check_tx_signatures(&spec.genesis_hash(), tx)
 }
 
-/// Limits and internal consistency of a transaction (no signatures).
+/// Limits and internal consistency of a transaction (no signatures), and
+/// the admissibility of every key it would give rights or funds to
+/// (DESIGN.md §1): the sender, a transfer's recipient, a registered device.
+/// Revoking a device takes rights away, so it needs no admissible key.
 pub fn check_tx_shape(spec: &ChainSpec, tx: &Tx) -> Result<(), TxError> {
+    signing::check_admissible(&tx.from).map_err(|reason| TxError::InadmissibleSender {
+        from: tx.from,
+        reason,
+    })?;
     match &tx.body {
         TxBody::Claim { receipts } => {
             if receipts.is_empty() {
@@ -134,8 +147,19 @@ pub fn check_tx_shape(spec: &ChainSpec, tx: &Tx) -> Result<(), TxError> {
             if *to == tx.from {
                 return Err(TxError::SelfTransfer { account: tx.from });
             }
+            signing::check_admissible(to)
+                .map_err(|reason| TxError::InadmissibleRecipient { to: *to, reason })?;
         }
-        TxBody::SetDevice { .. } => {}
+        TxBody::SetDevice { device, active } => {
+            if *active {
+                signing::check_admissible(device).map_err(|reason| {
+                    TxError::InadmissibleDevice {
+                        device: *device,
+                        reason,
+                    }
+                })?;
+            }
+        }
     }
     Ok(())
 }

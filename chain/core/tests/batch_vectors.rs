@@ -1,50 +1,39 @@
-//! Edge-case vectors for `bwchain_core::primitives::batch`: every case asserts that
-//! `batch::verify_all` (both strategies, several thread counts) returns
-//! exactly what `verify_strict` returns for each item alone, and that
-//! `batch::verify_txs` returns exactly what `execute::check_tx_signatures`
-//! returns for each transaction.
+//! Edge-case vectors for the v2 signature rule (DESIGN.md §1): a signature
+//! is valid iff its key is admissible (canonical, not of small order) and
+//! ZIP-215 accepts it (`R` decodes, `S < ℓ`, the cofactored equation).
 //!
-//! Cases: the 8 small-order points under all 14 encodings (canonical and
-//! not) as keys and as `R`; `s >= ℓ`; non-canonical `R`; keys and `R`s of
-//! mixed order (a torsion point added), including signatures that
-//! `ed25519_dalek::verify_batch` accepts although `verify_strict` rejects
-//! them; the 12 vectors of "Taming the many EdDSAs" (Chalkias, Garillot,
-//! Nikolaenko, 2020; the ed25519-speccheck repository); batches of 0, 1,
-//! 1000 items with a bad one at various positions; and property tests over
-//! random mixes of all of these.
+//! Every case goes through [`check`], which asserts that the oracle
+//! (admissibility computed independently, plus ed25519-zebra 4's single
+//! verification), `signing::verify`, `batch::verify_all` (both strategies,
+//! several thread counts, cold and warm key cache), the batch equation of
+//! `verify::verify_batch`, and ed25519-zebra's own batch verification all
+//! agree; and `batch::verify_txs` is held to `execute::check_tx_signatures`.
+//!
+//! Cases: the 8 small-order points under all 14 encodings as keys and as
+//! `R`; `R` of mixed order; non-canonical `A`, `R` (with `k` over the bytes
+//! as given, and re-encoded) and `S`; the 12 vectors of "Taming the many
+//! EdDSAs" (Chalkias, Garillot, Nikolaenko, 2020); the 914 vectors of
+//! C2SP/CCTV's ed25519 set; honest signatures from RFC 8032, ed25519-dalek
+//! and ed25519-zebra; batches of 0, 1, 1000 items with bad ones at various
+//! positions; and property tests over random mixes of all of these.
+
+mod edge;
 
 use std::num::NonZeroUsize;
 use std::sync::OnceLock;
 
 use bwchain_core::execute::check_tx_signatures;
 use bwchain_core::primitives::batch::{self, BatchVerifier, SignedItem, Strategy as Verification};
-use bwchain_core::primitives::signing::{self, Keypair};
+use bwchain_core::primitives::signing::{self, KeyError, Keypair};
+use bwchain_core::primitives::verify::{self, AdmissibleKey, Prepared};
 use bwchain_core::primitives::{Account, Hash, Receipt, Signature, Tx, TxBody};
 use curve25519_dalek::constants::EIGHT_TORSION;
 use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
-use curve25519_dalek::scalar::Scalar;
-use curve25519_dalek::traits::Identity;
-use ed25519_dalek::VerifyingKey;
+use edge::*;
 use proptest::prelude::*;
-use sha2::{Digest, Sha512};
 
 // ---------------------------------------------------------------------------
-// The oracle and the check every case goes through.
-
-/// `verify_strict` straight from ed25519-dalek, cross-checked against the
-/// chain's own `signing::verify`.
-fn strict(key: &[u8; 32], message: &[u8], signature: &[u8; 64]) -> bool {
-    let direct = VerifyingKey::from_bytes(key).is_ok_and(|key| {
-        key.verify_strict(message, &ed25519_dalek::Signature::from_bytes(signature))
-            .is_ok()
-    });
-    assert_eq!(
-        direct,
-        signing::verify(&Account(*key), message, &Signature(*signature)),
-        "signing::verify is verify_strict"
-    );
-    direct
-}
+// The check every case goes through.
 
 /// One signature to check, owning its bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,14 +52,31 @@ impl Case {
         }
     }
 
-    fn strict(&self) -> bool {
-        strict(&self.key, &self.message, &self.signature)
+    /// The oracle's verdict.
+    fn valid(&self) -> bool {
+        oracle(&self.key, &self.message, &self.signature)
+    }
+
+    fn zip215(&self) -> bool {
+        zip215(&self.key, &self.message, &self.signature)
+    }
+
+    /// ed25519-dalek's `verify_strict` (the rule before v2), to show where
+    /// the rules differ.
+    fn verify_strict(&self) -> bool {
+        ed25519_dalek::VerifyingKey::from_bytes(&self.key).is_ok_and(|key| {
+            key.verify_strict(
+                &self.message,
+                &ed25519_dalek::Signature::from_bytes(&self.signature),
+            )
+            .is_ok()
+        })
     }
 }
 
 fn verifiers() -> Vec<(String, BatchVerifier)> {
     let mut out = Vec::new();
-    for strategy in [Verification::Strict, Verification::Batch] {
+    for strategy in [Verification::Single, Verification::Batch] {
         for threads in [1, 2, 5] {
             let verifier = BatchVerifier::new(strategy)
                 .with_threads(NonZeroUsize::new(threads).expect("threads > 0"));
@@ -80,16 +86,26 @@ fn verifiers() -> Vec<(String, BatchVerifier)> {
     out
 }
 
-/// Asserts that every verifier agrees with `verify_strict` on every case,
-/// and returns the per-case verdicts.
+/// Asserts that every way of verifying agrees with the oracle on every
+/// case, and returns the per-case verdicts.
 fn check(cases: &[Case]) -> Vec<bool> {
-    let expected: Vec<bool> = cases.iter().map(Case::strict).collect();
+    let expected: Vec<bool> = cases.iter().map(Case::valid).collect();
     let items: Vec<SignedItem<'_>> = cases.iter().map(Case::item).collect();
-    for (i, item) in items.iter().enumerate() {
+    for (i, (case, item)) in cases.iter().zip(&items).enumerate() {
         assert_eq!(
-            item.verify_strict(),
+            signing::verify(
+                &Account(case.key),
+                &case.message,
+                &Signature(case.signature)
+            ),
             expected[i],
-            "SignedItem::verify_strict, case {i}"
+            "signing::verify, case {i}: {case:?}"
+        );
+        assert_eq!(item.verify_single(), expected[i], "verify_single, case {i}");
+        assert_eq!(
+            signing::check_admissible(&Account(case.key)).is_ok(),
+            oracle_admissible(&case.key),
+            "admissibility, case {i}"
         );
     }
     assert_eq!(batch::verify_all(&items), expected, "batch::verify_all");
@@ -98,88 +114,53 @@ fn check(cases: &[Case]) -> Vec<bool> {
         // A second run goes through the key cache.
         assert_eq!(verifier.verify_all(&items), expected, "{name}, cached keys");
     }
+    check_batch_equations(cases, &expected);
     expected
+}
+
+/// The batch equations alone, over the items that can be valid at all:
+/// ours accepts iff every one of them is valid, and so does ed25519-zebra's
+/// over the items with admissible keys.
+fn check_batch_equations(cases: &[Case], expected: &[bool]) {
+    let keys: Vec<Option<AdmissibleKey>> = cases
+        .iter()
+        .map(|case| AdmissibleKey::new(&case.key).ok())
+        .collect();
+    let mut prepared = Vec::new();
+    let mut prepared_valid = true;
+    for ((case, key), valid) in cases.iter().zip(&keys).zip(expected) {
+        if let Some(ready) = key
+            .as_ref()
+            .and_then(|key| Prepared::new(key, &case.message, &case.signature))
+        {
+            prepared.push(ready);
+            prepared_valid &= valid;
+        }
+    }
+    assert_eq!(
+        verify::verify_batch(&prepared),
+        prepared_valid,
+        "verify::verify_batch"
+    );
+    let admissible: Vec<(&Case, bool)> = cases
+        .iter()
+        .zip(expected)
+        .filter(|(case, _)| oracle_admissible(&case.key))
+        .map(|(case, valid)| (case, *valid))
+        .collect();
+    assert_eq!(
+        zebra_batch(
+            admissible
+                .iter()
+                .map(|(case, _)| { (&case.key, case.message.as_slice(), &case.signature) })
+        ),
+        admissible.iter().all(|(_, valid)| *valid),
+        "ed25519-zebra's batch"
+    );
 }
 
 // ---------------------------------------------------------------------------
 // Building signatures, honest and not.
-
-fn hex<const N: usize>(text: &str) -> [u8; N] {
-    let mut out = [0u8; N];
-    hex::decode_to_slice(text, &mut out).expect("valid hex of the right length");
-    out
-}
-
-fn sha512(parts: &[&[u8]]) -> Scalar {
-    let mut hasher = Sha512::new();
-    for part in parts {
-        hasher.update(part);
-    }
-    Scalar::from_bytes_mod_order_wide(&hasher.finalize().into())
-}
-
-/// ℓ, the order of the base point, little-endian.
-const ELL: [u8; 32] = [
-    0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
-];
-
-/// `a + b` on 256-bit little-endian integers (no reduction; must not overflow).
-fn add_le(a: &[u8; 32], b: &[u8; 32]) -> [u8; 32] {
-    let mut out = [0u8; 32];
-    let mut carry = 0u16;
-    for i in 0..32 {
-        let sum = u16::from(a[i]) + u16::from(b[i]) + carry;
-        out[i] = sum as u8;
-        carry = sum >> 8;
-    }
-    assert_eq!(carry, 0, "overflow");
-    out
-}
-
-/// A signer with an arbitrary secret scalar, whose public key may carry a
-/// torsion component: `A = [a]B + torsion`.
-#[derive(Debug, Clone)]
-struct RawSigner {
-    secret: Scalar,
-    public: [u8; 32],
-}
-
-impl RawSigner {
-    fn new(seed: &str, torsion: EdwardsPoint) -> Self {
-        let secret = sha512(&[b"raw signer", seed.as_bytes()]);
-        let public = (EdwardsPoint::mul_base(&secret) + torsion)
-            .compress()
-            .to_bytes();
-        Self { secret, public }
-    }
-
-    /// Signs `message` the RFC 8032 way but with `R = [r]B + r_torsion`.
-    fn sign(&self, message: &[u8], r_torsion: EdwardsPoint) -> [u8; 64] {
-        let r = sha512(&[b"raw nonce", self.secret.as_bytes(), message]);
-        let big_r = (EdwardsPoint::mul_base(&r) + r_torsion)
-            .compress()
-            .to_bytes();
-        let k = sha512(&[&big_r, &self.public, message]);
-        let s = r + k * self.secret;
-        let mut signature = [0u8; 64];
-        signature[..32].copy_from_slice(&big_r);
-        signature[32..].copy_from_slice(s.as_bytes());
-        signature
-    }
-
-    fn case(&self, message: &[u8], r_torsion: EdwardsPoint) -> Case {
-        Case {
-            key: self.public,
-            message: message.to_vec(),
-            signature: self.sign(message, r_torsion),
-        }
-    }
-}
-
-fn identity() -> EdwardsPoint {
-    EdwardsPoint::identity()
-}
 
 fn honest(seed: usize, message: &[u8]) -> Case {
     let keypair = Keypair::dev(&format!("batch-vectors-{}", seed % 7));
@@ -196,43 +177,40 @@ fn honest_cases(count: usize) -> Vec<Case> {
         .collect()
 }
 
-/// The order of a point of the 8-torsion subgroup.
-fn torsion_order(point: &EdwardsPoint) -> u32 {
-    let mut multiple = *point;
-    for order in 1..=8 {
-        if multiple == identity() {
-            return order;
-        }
-        multiple += point;
+fn raw_case(signer: &RawSigner, message: &[u8], r_torsion: EdwardsPoint) -> Case {
+    Case {
+        key: signer.public,
+        message: message.to_vec(),
+        signature: signer.sign(message, r_torsion),
     }
-    panic!("not a torsion point")
 }
 
-/// The 8 small-order points: the 8 canonical encodings, then the 6
-/// non-canonical ones (`y + p` where that fits, and "negative zero" `x`).
-const SMALL_ORDER_ENCODINGS: [&str; 14] = [
-    "0100000000000000000000000000000000000000000000000000000000000000",
-    "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
-    "0000000000000000000000000000000000000000000000000000000000000000",
-    "0000000000000000000000000000000000000000000000000000000000000080",
-    "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05",
-    "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc85",
-    "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a",
-    "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa",
-    "0100000000000000000000000000000000000000000000000000000000000080",
-    "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff",
-    "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
-    "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff",
-    "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
-    "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff",
-];
+/// `R` the small-order point encoded by `r_bytes`, `S = k·a`, `k` hashed
+/// over `k_bytes`.
+fn small_r_case(
+    signer: &RawSigner,
+    message: &[u8],
+    r_bytes: &[u8; 32],
+    k_bytes: &[u8; 32],
+) -> Case {
+    Case {
+        key: signer.public,
+        message: message.to_vec(),
+        signature: signer.sign_small_r(message, r_bytes, k_bytes),
+    }
+}
 
-fn small_order_encodings() -> Vec<[u8; 32]> {
-    SMALL_ORDER_ENCODINGS.iter().map(|text| hex(text)).collect()
+/// The canonical encoding of the point `bytes` decodes to.
+fn canonical(bytes: &[u8; 32]) -> [u8; 32] {
+    CompressedEdwardsY(*bytes)
+        .decompress()
+        .expect("decodes")
+        .compress()
+        .to_bytes()
 }
 
 /// Grinds messages `"{label} {i}"` until `accept(case)` holds; panics after
-/// `tries` attempts (each case here succeeds with probability >= 1/8).
+/// `tries` attempts.
 fn grind(
     tries: usize,
     label: &str,
@@ -248,28 +226,12 @@ fn grind(
     panic!("no {label} case in {tries} tries");
 }
 
-fn raw_batch_accepts(cases: &[Case]) -> bool {
-    let messages: Vec<&[u8]> = cases.iter().map(|case| case.message.as_slice()).collect();
-    let signatures: Vec<ed25519_dalek::Signature> = cases
-        .iter()
-        .map(|case| ed25519_dalek::Signature::from_bytes(&case.signature))
-        .collect();
-    let Ok(keys) = cases
-        .iter()
-        .map(|case| VerifyingKey::from_bytes(&case.key))
-        .collect::<Result<Vec<_>, _>>()
-    else {
-        return false;
-    };
-    ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok()
-}
-
 // ---------------------------------------------------------------------------
 // Fixed vectors.
 
 #[test]
 fn small_order_encodings_cover_the_eight_torsion_points() {
-    let canonical: Vec<[u8; 32]> = EIGHT_TORSION
+    let canonical_points: Vec<[u8; 32]> = EIGHT_TORSION
         .iter()
         .map(|point| point.compress().to_bytes())
         .collect();
@@ -280,35 +242,43 @@ fn small_order_encodings_cover_the_eight_torsion_points() {
             .unwrap_or_else(|| panic!("encoding {i} decompresses"));
         assert!(point.is_small_order(), "encoding {i}");
         let reencoded = point.compress().to_bytes();
-        assert!(canonical.contains(&reencoded), "encoding {i}");
+        assert!(canonical_points.contains(&reencoded), "encoding {i}");
         assert_eq!(
             reencoded == *bytes,
             i < 8,
             "encodings 0..8 are the canonical ones"
         );
-        let key = VerifyingKey::from_bytes(bytes).expect("small-order keys decode");
-        assert!(key.is_weak(), "encoding {i}");
+        // Admissibility names the first reason: the encoding, then the order.
+        let reason = if i < 8 {
+            KeyError::SmallOrder
+        } else {
+            KeyError::NotCanonical
+        };
+        assert_eq!(signing::check_admissible(&Account(*bytes)), Err(reason));
+        assert!(!oracle_admissible(bytes));
     }
-    for point in canonical {
+    for point in canonical_points {
         assert!(encodings[..8].contains(&point));
     }
 }
 
 #[test]
-fn small_order_keys_are_rejected() {
+fn small_order_keys_are_refused_though_zip215_accepts_them() {
     let encodings = small_order_encodings();
     let mut cases = Vec::new();
     for (i, key) in encodings.iter().enumerate() {
-        // R small order and s = 0: passes the cofactored equation for any
-        // message, and the cofactorless one when R = -[k]A.
+        // R small order and S = 0: [8](−R − [k]A) = 0 for any message, so
+        // ZIP-215 accepts; anyone could sign for such a key.
         for r in &encodings {
             let mut signature = [0u8; 64];
             signature[..32].copy_from_slice(r);
-            cases.push(Case {
+            let case = Case {
                 key: *key,
                 message: format!("small key {i}").into_bytes(),
                 signature,
-            });
+            };
+            assert!(case.zip215(), "ZIP-215 accepts {case:?}");
+            cases.push(case);
         }
         // Someone else's valid signature, transplanted.
         let donor = honest(i, b"donor");
@@ -323,26 +293,28 @@ fn small_order_keys_are_rejected() {
 }
 
 #[test]
-fn small_order_r_is_rejected_even_where_the_cofactored_equation_holds() {
+fn small_order_r_is_accepted_with_k_over_the_bytes_as_given() {
     let signer = RawSigner::new("small R", identity());
     let mut cases = Vec::new();
+    let mut reencoded = Vec::new();
     for (i, r) in small_order_encodings().iter().enumerate() {
-        // s = k·a makes [s]B - [k]A the identity, so [8]P = [8]R = 0.
+        // S = k·a makes [S]B − [k]A = 0, so [8]([S]B − R − [k]A) = −[8]R = 0.
         let message = format!("small R {i}").into_bytes();
-        let k = sha512(&[r, &signer.public, &message]);
-        let s = k * signer.secret;
-        let mut signature = [0u8; 64];
-        signature[..32].copy_from_slice(r);
-        signature[32..].copy_from_slice(s.as_bytes());
-        cases.push(Case {
-            key: signer.public,
-            message,
-            signature,
-        });
+        let case = small_r_case(&signer, &message, r, r);
+        assert!(!case.verify_strict(), "verify_strict refuses small-order R");
+        cases.push(case);
+        // k over the canonical re-encoding of a non-canonical R: invalid.
+        if canonical(r) != *r {
+            reencoded.push(small_r_case(&signer, &message, r, &canonical(r)));
+        }
     }
+    assert_eq!(reencoded.len(), 6);
+    let count = cases.len();
     cases.extend(honest_cases(5));
+    cases.extend(reencoded);
     let verdicts = check(&cases);
-    assert_eq!(verdicts.iter().filter(|valid| **valid).count(), 5);
+    assert!(verdicts[..count + 5].iter().all(|valid| *valid));
+    assert!(verdicts[count + 5..].iter().all(|valid| !valid));
 }
 
 #[test]
@@ -357,14 +329,14 @@ fn non_canonical_s_is_rejected() {
             case.signature[32..].copy_from_slice(&plus);
             cases.push(case);
         }
-        // s = ℓ and s = 2^256 - 1.
+        // S = ℓ and S = 2^256 - 1.
         let mut case = base.clone();
         case.signature[32..].copy_from_slice(&ELL);
         cases.push(case);
         let mut case = base.clone();
         case.signature[32..].copy_from_slice(&[0xff; 32]);
         cases.push(case);
-        assert!(base.strict(), "honest case {i} is valid");
+        assert!(base.valid(), "honest case {i} is valid");
         cases.push(base);
     }
     let verdicts = check(&cases);
@@ -372,17 +344,29 @@ fn non_canonical_s_is_rejected() {
 }
 
 #[test]
-fn non_canonical_r_is_rejected() {
-    // y + p for the points with y < 19 that exist, with either sign bit.
+fn undecodable_and_transplanted_r_are_rejected() {
     let mut cases = Vec::new();
+    // y + p for the points with y < 19 that exist and are of large order,
+    // with either sign bit: they decode, but nobody knows their discrete
+    // log, so a transplanted R never verifies.
     let mut large_order_points = 0;
     for y in 0u8..19 {
-        let mut canonical = [0u8; 32];
-        canonical[0] = y;
-        let Some(point) = CompressedEdwardsY(canonical).decompress() else {
+        let mut bytes = [0u8; 32];
+        bytes[0] = y;
+        let Some(point) = CompressedEdwardsY(bytes).decompress() else {
+            // y has no point: R = y does not decode.
+            for (i, base) in honest_cases(2).into_iter().enumerate() {
+                let mut case = base;
+                case.signature[..32].copy_from_slice(&bytes);
+                case.message = format!("undecodable R {y} {i}").into_bytes();
+                cases.push(case);
+            }
             continue;
         };
-        large_order_points += usize::from(!point.is_small_order());
+        if point.is_small_order() {
+            continue;
+        }
+        large_order_points += 1;
         for sign in [0u8, 0x80] {
             let mut non_canonical = [0xffu8; 32];
             non_canonical[0] = 0xed + y;
@@ -397,106 +381,99 @@ fn non_canonical_r_is_rejected() {
                 case.message = format!("non-canonical R {y} {sign} {i}").into_bytes();
                 cases.push(case);
             }
+            // ... and as a key: not canonical, so never admissible.
+            let mut signature = [0u8; 64];
+            signature[..32].copy_from_slice(&non_canonical);
+            cases.push(Case {
+                key: non_canonical,
+                message: b"non-canonical key".to_vec(),
+                signature,
+            });
+            assert_eq!(
+                signing::check_admissible(&Account(non_canonical)),
+                Err(KeyError::NotCanonical)
+            );
         }
     }
-    assert!(
-        large_order_points > 0,
-        "some y < 19 has a large-order point"
-    );
+    assert!(large_order_points > 0);
     cases.extend(honest_cases(3));
     let verdicts = check(&cases);
     assert_eq!(verdicts.iter().filter(|valid| **valid).count(), 3);
 }
 
 #[test]
-fn mixed_order_keys_agree_with_strict() {
+fn mixed_order_keys_are_admissible_and_verify_like_any_other() {
     let mut cases = honest_cases(10);
+    let mut strict_refused = 0;
     for (index, torsion) in EIGHT_TORSION.iter().enumerate().skip(1) {
         let signer = RawSigner::new(&format!("mixed key {index}"), *torsion);
-        let key = VerifyingKey::from_bytes(&signer.public).unwrap();
-        assert!(!key.is_weak());
-        assert!(!key.to_edwards().is_torsion_free());
-        // Strict accepts iff [k]T = 0, i.e. k ≡ 0 mod the order of T.
-        let label = format!("mixed key {index}");
-        let accepted = grind(200, &label, |m| signer.case(m, identity()), Case::strict);
-        let rejected = grind(200, &label, |m| signer.case(m, identity()), |c| !c.strict());
-        cases.push(accepted);
-        cases.push(rejected);
-        for i in 0..6 {
-            cases.push(signer.case(format!("{label} extra {i}").as_bytes(), identity()));
+        assert!(signing::check_admissible(&Account(signer.public)).is_ok());
+        for i in 0..8 {
+            let case = raw_case(
+                &signer,
+                format!("mixed key {index} {i}").as_bytes(),
+                identity(),
+            );
+            // verify_strict (cofactorless) refuses when [k]T ≠ 0.
+            strict_refused += usize::from(!case.verify_strict());
+            cases.push(case);
         }
     }
+    assert!(strict_refused > 0);
     let verdicts = check(&cases);
-    assert!(verdicts.iter().any(|valid| *valid));
-    assert!(verdicts.iter().any(|valid| !valid));
+    assert!(verdicts.iter().all(|valid| *valid));
 }
 
 #[test]
-fn mixed_order_r_and_key_that_cancel_are_accepted() {
-    // A = [a]B + T, R = [r]B + T': strict accepts iff T' + [k]T = 0.
+fn mixed_order_r_is_accepted_and_batches_with_honest_signatures() {
+    // R = [r]B + T, and A = [a]B + T' as well: the cofactor kills both
+    // torsion parts, so every such signature is valid, in a batch or alone.
     let mut cases = honest_cases(3);
-    for index in [1, 2, 4] {
-        let torsion = EIGHT_TORSION[index];
-        let signer = RawSigner::new(&format!("cancel {index}"), torsion);
-        for (r_index, r_torsion) in EIGHT_TORSION.iter().copied().enumerate().skip(1) {
-            let label = format!("cancel {index} {r_index}");
-            let found = (0..400).find_map(|i| {
-                let case = signer.case(format!("{label} {i}").as_bytes(), r_torsion);
-                case.strict().then_some(case)
-            });
-            // Only possible when T' is in the subgroup T generates.
-            if let Some(case) = found {
-                cases.push(case);
-            }
-            cases.push(signer.case(label.as_bytes(), r_torsion));
+    for key_order in [1, 2, 4, 8] {
+        let signer = RawSigner::new(
+            &format!("mixed R, key order {key_order}"),
+            torsion_of_order(key_order),
+        );
+        for (r_index, r_torsion) in EIGHT_TORSION.iter().enumerate() {
+            let message = format!("mixed R {key_order} {r_index}");
+            cases.push(raw_case(&signer, message.as_bytes(), *r_torsion));
         }
     }
+    // ed25519-dalek's cofactorless verify_strict refuses R of mixed order.
+    let pure_key = RawSigner::new("mixed R, pure key", identity());
+    for r_torsion in EIGHT_TORSION.iter().skip(1) {
+        assert!(!raw_case(&pure_key, b"strict", *r_torsion).verify_strict());
+    }
+    cases.extend(honest_cases(60));
     let verdicts = check(&cases);
-    assert!(verdicts.iter().filter(|valid| **valid).count() > 3 + 3);
+    assert!(verdicts.iter().all(|valid| *valid));
+    // One bad signature among them is found, whichever the grouping.
+    for position in [0, 5, 40, cases.len() - 1] {
+        let mut bad = cases.clone();
+        bad[position].signature[40] ^= 1;
+        let verdicts = check(&bad);
+        let invalid: Vec<usize> = (0..bad.len()).filter(|i| !verdicts[*i]).collect();
+        assert_eq!(invalid, vec![position]);
+    }
 }
 
 #[test]
-fn raw_batch_verification_accepts_what_strict_rejects_but_verify_all_does_not() {
-    // R = [r]B + T with T of order 2: P = T, so strict always rejects, while
-    // verify_batch accepts whenever the hashed coefficient z is even.
-    let order_two = EIGHT_TORSION[4];
-    assert_eq!(torsion_order(&order_two), 2);
-    let signer = RawSigner::new("mixed R", identity());
-    let context = honest_cases(3);
-    let bad_r = grind(
+fn cofactorless_verification_is_not_the_rule() {
+    // A = [a]B + T with T of order 2 and an honest R: [S]B − R − [k]A =
+    // −[k]T, which is not the identity when k is odd. The cofactorless
+    // equation (verify_strict) refuses; the v2 rule accepts, alone or in a
+    // batch, and so does ZIP-215.
+    let signer = RawSigner::new("order-2 key", torsion_of_order(2));
+    let case = grind(
         64,
-        "mixed R",
-        |m| signer.case(m, order_two),
-        |case| {
-            let mut batch = context.clone();
-            batch.push(case.clone());
-            raw_batch_accepts(&batch)
-        },
+        "order-2 key",
+        |message| raw_case(&signer, message, identity()),
+        |case| !case.verify_strict(),
     );
-    assert!(!bad_r.strict());
-
-    // A = [a]B + T and an honest R: P = [k]T; strict rejects when k is odd.
-    let mixed_key = RawSigner::new("mixed A", order_two);
-    let bad_a = grind(
-        64,
-        "mixed A",
-        |m| mixed_key.case(m, identity()),
-        |case| !case.strict() && raw_batch_accepts(std::slice::from_ref(case)),
-    );
-
-    // Exactly the batches verify_batch was seen to accept (each fits in one
-    // chunk, so a verifier that batched these items would accept them too).
-    let mut with_context = context.clone();
-    with_context.push(bad_r.clone());
-    assert_eq!(check(&with_context), vec![true, true, true, false]);
-    assert_eq!(check(std::slice::from_ref(&bad_a)), vec![false]);
-
-    let mut cases = context;
-    cases.push(bad_r);
-    cases.push(bad_a);
-    cases.extend(honest_cases(300));
-    let verdicts = check(&cases);
-    assert_eq!(verdicts.iter().filter(|valid| !**valid).count(), 2);
+    assert!(case.zip215());
+    let mut cases = honest_cases(40);
+    cases.insert(17, case);
+    assert!(check(&cases).iter().all(|valid| *valid));
 }
 
 #[test]
@@ -524,11 +501,16 @@ fn speccheck_vectors() {
             signature: hex(signature),
         })
         .collect();
-    // ed25519-dalek's verify_strict accepts only case 3 (mixed-order A and R
-    // whose torsion parts cancel); the speccheck results table agrees.
+    // ZIP-215 (ed25519-zebra) accepts all but 6 and 7 (S not below ℓ) and
+    // 8 (a non-canonical R whose k was hashed over its canonical
+    // re-encoding; 9 hashes R as given); the paper's table agrees. Cases 0,
+    // 1, 10 and 11 have small-order keys (10 and 11 non-canonically
+    // encoded), so the v2 rule refuses them.
+    let zip215: Vec<usize> = (0..12).filter(|i| cases[*i].zip215()).collect();
+    assert_eq!(zip215, vec![0, 1, 2, 3, 4, 5, 9, 10, 11]);
     let verdicts = check(&cases);
     let accepted: Vec<usize> = (0..12).filter(|i| verdicts[*i]).collect();
-    assert_eq!(accepted, vec![3]);
+    assert_eq!(accepted, vec![2, 3, 4, 5, 9]);
     // Each vector alone, and each inside a batch of honest signatures.
     for (i, case) in cases.iter().enumerate() {
         check(std::slice::from_ref(case));
@@ -536,6 +518,113 @@ fn speccheck_vectors() {
         batch.insert(i * 5, case.clone());
         check(&batch);
     }
+}
+
+/// One vector of C2SP/CCTV's `ed25519vectors.json` (tests/data; BSD
+/// licence in the file beside it).
+#[derive(Debug, serde::Deserialize)]
+struct CctvVector {
+    number: usize,
+    key: String,
+    sig: String,
+    msg: String,
+    flags: Vec<String>,
+}
+
+fn cctv_cases() -> Vec<(Case, Vec<String>)> {
+    let text = include_str!("data/cctv-ed25519vectors.json");
+    let vectors: Vec<CctvVector> = serde_json::from_str(text).expect("valid JSON");
+    assert_eq!(vectors.len(), 914);
+    vectors
+        .into_iter()
+        .enumerate()
+        .map(|(i, vector)| {
+            assert_eq!(vector.number, i);
+            let case = Case {
+                key: hex(&vector.key),
+                message: vector.msg.into_bytes(),
+                signature: hex(&vector.sig),
+            };
+            (case, vector.flags)
+        })
+        .collect()
+}
+
+#[test]
+fn cctv_vectors() {
+    let vectors = cctv_cases();
+    let flag = |flags: &[String], name: &str| flags.iter().any(|flag| flag == name);
+    let mut cases = Vec::new();
+    for (case, flags) in &vectors {
+        // ZIP-215 accepts every vector but those that hash a re-encoded R
+        // into k with a key of large order (with a low-order key, [8][k]A
+        // vanishes whatever k is). The v2 rule also refuses every low-order
+        // key (the non-canonical keys here are all low order). That leaves
+        // 212 vectors without a flag that matters and 88 with a
+        // non-canonical R.
+        let zip215 = !flag(flags, "reencoded_k") || flag(flags, "low_order_A");
+        assert_eq!(case.zip215(), zip215, "{case:?} {flags:?}");
+        let expected = !flag(flags, "low_order_A") && !flag(flags, "reencoded_k");
+        assert_eq!(case.valid(), expected, "{case:?} {flags:?}");
+        cases.push(case.clone());
+    }
+    let verdicts = check(&cases);
+    let accepted = verdicts.iter().filter(|valid| **valid).count();
+    assert_eq!(accepted, 300);
+    // Every accepted vector together with honest signatures, in one batch.
+    let mut valid: Vec<Case> = cases
+        .iter()
+        .zip(&verdicts)
+        .filter(|(_, valid)| **valid)
+        .map(|(case, _)| case.clone())
+        .collect();
+    valid.extend(honest_cases(20));
+    assert!(check(&valid).iter().all(|valid| *valid));
+}
+
+#[test]
+fn honest_signatures_from_other_implementations() {
+    let mut cases = Vec::new();
+    for (seed, public, message, signature) in RFC8032 {
+        let seed: [u8; 32] = hex(seed);
+        assert_eq!(Keypair::from_seed(seed).account().0, hex::<32>(public));
+        let case = Case {
+            key: hex(public),
+            message: hex::decode(message).unwrap(),
+            signature: hex(signature),
+        };
+        assert_eq!(
+            Keypair::from_seed(seed).sign(&case.message).0,
+            case.signature
+        );
+        cases.push(case);
+    }
+    for i in 0u8..20 {
+        let zebra = ed25519_zebra::SigningKey::from([i; 32]);
+        let message = format!("zebra {i}").into_bytes();
+        cases.push(Case {
+            key: ed25519_zebra::VerificationKey::from(&zebra).into(),
+            signature: zebra.sign(&message).to_bytes(),
+            message,
+        });
+        let dalek = ed25519_dalek::SigningKey::from_bytes(&[i; 32]);
+        let message = format!("dalek {i}").into_bytes();
+        cases.push(Case {
+            key: dalek.verifying_key().to_bytes(),
+            signature: ed25519_dalek::Signer::sign(&dalek, &message).to_bytes(),
+            message,
+        });
+    }
+    assert!(check(&cases).iter().all(|valid| *valid));
+    let mut tampered = cases.clone();
+    for (i, case) in tampered.iter_mut().enumerate() {
+        match i % 3 {
+            0 => case.message.push(1),
+            1 => case.signature[i % 64] ^= 4,
+            _ => case.key[3] ^= 1,
+        }
+    }
+    assert!(check(&tampered).iter().all(|valid| !valid));
 }
 
 #[test]
@@ -547,7 +636,7 @@ fn empty_single_and_large_batches() {
     assert_eq!(check(&bad), vec![false]);
 
     let all = honest_cases(1000);
-    for size in [2, 63, 64, 65, 127, 128, 129, 1000] {
+    for size in [2, 31, 32, 33, 63, 64, 65, 511, 512, 513, 1000] {
         let batch = &all[..size];
         assert!(check(batch).iter().all(|valid| *valid), "size {size}");
         let mut positions = vec![0, size / 2, size - 1];
@@ -560,7 +649,7 @@ fn empty_single_and_large_batches() {
             assert_eq!(invalid, vec![position], "size {size}");
         }
     }
-    // Several bad signatures, two in one 128-item chunk.
+    // Several bad signatures, two in one chunk.
     let mut bad = all.clone();
     for position in [3, 100, 500, 999] {
         bad[position].message[0] ^= 1;
@@ -573,44 +662,92 @@ fn empty_single_and_large_batches() {
 // ---------------------------------------------------------------------------
 // Property tests over random mixes.
 
-/// A pool of signatures of every kind above, built once.
+/// A pool of signatures of every kind above, built once: valid ones first
+/// (the first `valid_pool_len()`), then invalid ones.
 fn pool() -> &'static [Case] {
     static POOL: OnceLock<Vec<Case>> = OnceLock::new();
     POOL.get_or_init(|| {
-        let mut pool = honest_cases(24);
+        let mut valid = honest_cases(16);
+        let mut invalid = Vec::new();
         let encodings = small_order_encodings();
-        for (i, key) in encodings.iter().enumerate().step_by(3) {
+        // Small-order R, canonical or not, k over the bytes as given; and
+        // re-encoded k.
+        let small_r = RawSigner::new("pool small R", identity());
+        for (i, r) in encodings.iter().enumerate() {
+            let message = format!("pool small R {i}").into_bytes();
+            valid.push(small_r_case(&small_r, &message, r, r));
+            if canonical(r) != *r {
+                invalid.push(small_r_case(&small_r, &message, r, &canonical(r)));
+            }
+        }
+        // Small-order keys with signatures ZIP-215 accepts.
+        for (i, key) in encodings.iter().enumerate().step_by(2) {
             let mut signature = [0u8; 64];
             signature[..32].copy_from_slice(&encodings[(i + 5) % encodings.len()]);
-            pool.push(Case {
+            invalid.push(Case {
                 key: *key,
                 message: b"pool small key".to_vec(),
                 signature,
             });
         }
-        for (index, torsion) in EIGHT_TORSION.iter().enumerate().skip(1) {
+        // Mixed-order keys and R.
+        for (index, torsion) in EIGHT_TORSION.iter().enumerate() {
             let mixed_key = RawSigner::new(&format!("pool key {index}"), *torsion);
             let honest_key = RawSigner::new(&format!("pool honest {index}"), identity());
-            for i in 0..4 {
+            for i in 0..2 {
                 let message = format!("pool {index} {i}").into_bytes();
-                pool.push(mixed_key.case(&message, identity()));
-                pool.push(mixed_key.case(&message, EIGHT_TORSION[(index * 3) % 8]));
-                pool.push(honest_key.case(&message, *torsion));
+                valid.push(raw_case(&mixed_key, &message, identity()));
+                valid.push(raw_case(
+                    &mixed_key,
+                    &message,
+                    EIGHT_TORSION[(index * 3 + i) % 8],
+                ));
+                valid.push(raw_case(&honest_key, &message, *torsion));
             }
-            let label = format!("pool key {index}");
-            pool.push(grind(
-                200,
-                &label,
-                |m| mixed_key.case(m, identity()),
-                Case::strict,
-            ));
         }
+        // Honest signatures from the RFC and ed25519-zebra.
+        for (_, public, message, signature) in RFC8032 {
+            valid.push(Case {
+                key: hex(public),
+                message: hex::decode(message).unwrap(),
+                signature: hex(signature),
+            });
+        }
+        for i in 0u8..4 {
+            let zebra = ed25519_zebra::SigningKey::from([i + 100; 32]);
+            let message = format!("pool zebra {i}").into_bytes();
+            valid.push(Case {
+                key: ed25519_zebra::VerificationKey::from(&zebra).into(),
+                signature: zebra.sign(&message).to_bytes(),
+                message,
+            });
+        }
+        // S not below ℓ.
         let mut non_canonical_s = honest(1, b"pool s");
         let s: [u8; 32] = non_canonical_s.signature[32..].try_into().unwrap();
         non_canonical_s.signature[32..].copy_from_slice(&add_le(&s, &ELL));
-        pool.push(non_canonical_s);
-        pool
+        invalid.push(non_canonical_s);
+        // A sample of the CCTV vectors, valid and not.
+        for (case, _) in cctv_cases().into_iter().step_by(23) {
+            if case.valid() {
+                valid.push(case);
+            } else {
+                invalid.push(case);
+            }
+        }
+        assert!(valid.iter().all(Case::valid));
+        assert!(invalid.iter().all(|case| !case.valid()));
+        VALID_LEN.get_or_init(|| valid.len());
+        valid.extend(invalid);
+        valid
     })
+}
+
+static VALID_LEN: OnceLock<usize> = OnceLock::new();
+
+fn valid_pool_len() -> usize {
+    pool();
+    *VALID_LEN.get().expect("set with the pool")
 }
 
 #[derive(Debug, Clone)]
@@ -656,11 +793,14 @@ fn materialize(picks: &[Pick]) -> Vec<Case> {
 // ---------------------------------------------------------------------------
 // Transactions: verify_txs against check_tx_signatures.
 
-/// Who signs: a dev key, or a raw signer whose key may be of mixed order.
+/// Who signs: a dev key, a raw signer whose key may be of mixed order, or
+/// the small-order identity key (with `R` = identity, `S` = 0, which the
+/// cofactored equation accepts).
 #[derive(Debug, Clone)]
 enum Signer {
     Dev(usize),
     Raw(usize),
+    SmallOrder,
 }
 
 /// What is done to a signature.
@@ -668,8 +808,8 @@ enum Signer {
 enum Damage {
     None,
     FlipBit(usize),
-    /// A raw signer signs with `R = [r]B + T` (valid but for T); a dev
-    /// signature gets T added to its R.
+    /// A raw signer signs with `R = [r]B + T`; a dev signature gets T added
+    /// to its R after signing. Both stay valid under the v2 rule.
     TorsionR(usize),
     NonCanonicalS,
     Zero,
@@ -686,11 +826,18 @@ fn raw_signers() -> &'static [RawSigner] {
     })
 }
 
+const IDENTITY: [u8; 32] = {
+    let mut bytes = [0u8; 32];
+    bytes[0] = 1;
+    bytes
+};
+
 impl Signer {
     fn account(&self) -> Account {
         match self {
             Signer::Dev(i) => Keypair::dev(&format!("tx dev {i}")).account(),
             Signer::Raw(i) => Account(raw_signers()[*i].public),
+            Signer::SmallOrder => Account(IDENTITY),
         }
     }
 
@@ -701,12 +848,15 @@ impl Signer {
             }
             (Signer::Raw(i), _) => raw_signers()[*i].sign(message, identity()),
             (Signer::Dev(i), _) => Keypair::dev(&format!("tx dev {i}")).sign(message).0,
+            (Signer::SmallOrder, _) => {
+                let mut signature = [0u8; 64];
+                signature[..32].copy_from_slice(&IDENTITY);
+                signature
+            }
         };
         match damage {
             Damage::FlipBit(bit) => signature[bit / 8] ^= 1 << (bit % 8),
             Damage::TorsionR(t) if matches!(self, Signer::Dev(_)) => {
-                // Without the dev key's expanded secret, add T to R after
-                // signing: invalid under every verification equation.
                 let r = CompressedEdwardsY(signature[..32].try_into().unwrap())
                     .decompress()
                     .expect("a dev signature's R decodes");
@@ -725,8 +875,9 @@ impl Signer {
 
 fn signer() -> impl Strategy<Value = Signer> {
     prop_oneof![
-        3 => (0usize..6).prop_map(Signer::Dev),
-        2 => (0usize..8).prop_map(Signer::Raw),
+        6 => (0usize..6).prop_map(Signer::Dev),
+        4 => (0usize..8).prop_map(Signer::Raw),
+        1 => Just(Signer::SmallOrder),
     ]
 }
 
@@ -808,8 +959,27 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(48))]
 
     #[test]
-    fn verify_all_matches_strict_on_random_mixes(picks in picks()) {
+    fn verify_all_matches_the_oracle_on_random_mixes(picks in picks()) {
         check(&materialize(&picks));
+    }
+
+    /// Mixes of valid edge cases only, so that batches pass and the batch
+    /// equation (not the fallback) decides; sometimes one bad case too.
+    #[test]
+    fn valid_edge_cases_batch_together(
+        picks in prop::collection::vec(0..valid_pool_len(), 0..300),
+        bad in prop::option::of((0usize..300, 0..pool().len() - valid_pool_len())),
+    ) {
+        let mut cases: Vec<Case> = picks.iter().map(|i| pool()[*i].clone()).collect();
+        if let Some((position, index)) = bad {
+            let position = position.min(cases.len());
+            cases.insert(position, pool()[valid_pool_len() + index].clone());
+        }
+        let verdicts = check(&cases);
+        prop_assert_eq!(
+            verdicts.iter().filter(|valid| !**valid).count(),
+            usize::from(bad.is_some())
+        );
     }
 
     #[test]
@@ -850,6 +1020,28 @@ fn as_tx_errors(
         .into_iter()
         .map(|result| result.map_err(Into::into))
         .collect()
+}
+
+#[test]
+fn a_small_order_sender_never_verifies() {
+    // The identity key with R = identity and S = 0 satisfies the cofactored
+    // equation on any message: only admissibility stops it.
+    let genesis_hash = Hash([3; 32]);
+    let tx = build_tx(
+        &genesis_hash,
+        &Signer::SmallOrder,
+        0,
+        &BodySpec::Transfer,
+        Damage::None,
+    );
+    let message = signing::tx_signing_bytes(&genesis_hash, &tx.from, tx.nonce, &tx.body);
+    assert!(zip215(&tx.from.0, &message, &tx.signature.0));
+    let expected = Err(bwchain_core::execute::TxError::BadSignature { from: tx.from });
+    assert_eq!(check_tx_signatures(&genesis_hash, &tx), expected);
+    let batch = vec![tx; 40];
+    for result in as_tx_errors(batch::verify_txs(&genesis_hash, &batch)) {
+        assert_eq!(result, expected);
+    }
 }
 
 #[test]

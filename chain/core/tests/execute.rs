@@ -1514,6 +1514,102 @@ fn stateless_checks_name_the_problem() {
     ));
 }
 
+/// The identity point: a small-order key.
+const IDENTITY: &str = "0100000000000000000000000000000000000000000000000000000000000000";
+/// Another encoding of the identity ("negative zero" x): not canonical.
+const NEGATIVE_ZERO: &str = "0100000000000000000000000000000000000000000000000000000000000080";
+
+fn hex_account(text: &str) -> Account {
+    text.parse().expect("hex account")
+}
+
+#[test]
+fn inadmissible_keys_are_refused_with_the_key_and_reason() {
+    use bwchain_core::primitives::signing::KeyError;
+    let spec = dev_spec();
+    let state = spec.genesis_state.clone();
+    let ctx = ctx_at(1, TEST_GENESIS_TIME_MS + 1_000);
+    let (alice, bob) = (key("alice"), key("bob"));
+    let cases = [
+        (IDENTITY, KeyError::SmallOrder, "small order"),
+        (NEGATIVE_ZERO, KeyError::NotCanonical, "not canonical"),
+    ];
+    for (text, reason, words) in cases {
+        let bad = hex_account(text);
+
+        let tx = transfer(&spec, &bob, 0, bad, 5);
+        let expected = TxError::InadmissibleRecipient { to: bad, reason };
+        assert_eq!(check_tx_stateless(&spec, &tx), Err(expected.clone()));
+        let message = expected.to_string();
+        assert!(
+            message.contains(text) && message.contains(words),
+            "{message}"
+        );
+        assert_rejected(
+            &spec,
+            &state,
+            ctx,
+            tx,
+            expected,
+            &format!("transfer to {text}"),
+        );
+
+        let tx = set_device(&spec, &alice, 0, bad, true);
+        let expected = TxError::InadmissibleDevice {
+            device: bad,
+            reason,
+        };
+        assert_eq!(check_tx_stateless(&spec, &tx), Err(expected.clone()));
+        let message = expected.to_string();
+        assert!(
+            message.contains(text) && message.contains(words),
+            "{message}"
+        );
+        assert_rejected(
+            &spec,
+            &state,
+            ctx,
+            tx,
+            expected,
+            &format!("register {text}"),
+        );
+        // Revoking takes rights away: no admissibility needed (and this
+        // key was never registered).
+        let tx = set_device(&spec, &alice, 0, bad, false);
+        assert_eq!(check_tx_stateless(&spec, &tx), Ok(()));
+        assert_rejected(
+            &spec,
+            &state,
+            ctx,
+            tx,
+            TxError::DeviceNotRegistered { device: bad },
+            &format!("revoke {text}"),
+        );
+
+        // A sender of small order: R = identity, S = 0 satisfies the
+        // cofactored equation on any message, so only admissibility stops it.
+        let mut signature = [0u8; 64];
+        signature[0] = 1;
+        let tx = Tx {
+            from: bad,
+            nonce: 0,
+            body: TxBody::Transfer {
+                to: account("bob"),
+                amount: 1,
+            },
+            signature: bwchain_core::primitives::Signature(signature),
+        };
+        let expected = TxError::InadmissibleSender { from: bad, reason };
+        assert_eq!(check_tx_stateless(&spec, &tx), Err(expected.clone()));
+        let message = expected.to_string();
+        assert!(
+            message.contains(text) && message.contains(words),
+            "{message}"
+        );
+        assert_rejected(&spec, &state, ctx, tx, expected, &format!("sender {text}"));
+    }
+}
+
 #[test]
 fn minting_past_u64_is_an_error_not_a_panic() {
     // Genesis validation rules such a chain out, so corrupt a valid state instead.

@@ -9,16 +9,23 @@
 //! BWCHAIN_WRITE_VECTORS=1 cargo test -p bwchain-core --test vectors
 //! ```
 //!
+//! `signature_edge_cases` pins the verdict of the v2 signature rule
+//! (DESIGN.md §1) on edge cases, checked against the oracle (admissibility
+//! plus ed25519-zebra's ZIP-215 verification) and the chain's own verifier.
+//!
 //! Ed25519 signatures (RFC 8032) are deterministic, so the file is stable.
 //! Besides comparing with the file, the test rebuilds the signed and encoded
 //! bytes by hand from DESIGN.md (not through `bwchain::crypto`), so the
 //! vectors are checked against the written protocol, not only against
 //! themselves.
 
+mod edge;
+
 use std::path::{Path, PathBuf};
 
 use bwchain_core::execute::{execute_block, BlockContext, Signatures};
 use bwchain_core::genesis::{ChainSpec, Genesis};
+use bwchain_core::primitives::batch;
 use bwchain_core::primitives::{
     codec, hash,
     signing::{self, Keypair},
@@ -58,6 +65,7 @@ struct Vectors {
     txs: Vec<TxVector>,
     block: BlockVector,
     merkle: Vec<MerkleVector>,
+    signature_edge_cases: Vec<EdgeCaseVector>,
     vote: VoteVector,
 }
 
@@ -117,6 +125,15 @@ struct BlockVector {
 }
 
 #[derive(Serialize)]
+struct EdgeCaseVector {
+    name: String,
+    public_key: Account,
+    message: String,
+    signature: Signature,
+    valid: bool,
+}
+
+#[derive(Serialize)]
 struct MerkleVector {
     leaves: Vec<Hash>,
     root: Hash,
@@ -131,6 +148,7 @@ const DESCRIPTION: &[&str] = &[
     "txs: signing_bytes = 'bwchain/tx/v1' || genesis_hash[32] || from[32] || nonce u64 LE || body; body = variant u32 LE (0 claim, 1 transfer, 2 set_device) then its fields: claim = receipt count u64 LE || each receipt encoded as above; transfer = to[32] || amount u64 LE; set_device = device[32] || active (1 byte). signature = ed25519 by from over signing_bytes; tx_hash = SHA-256(signing_bytes || signature); encoded = from || nonce u64 LE || body || signature. tx is the HTTP API's JSON form.",
     "block: block 1 on this genesis holding the txs above in order (valid on the genesis state; state_root is the LtHash root after executing them and minting the block's rewards). encoded = height u64 || slot u64 || timestamp_ms u64 || parent[32] || proposer[32] || tx_root[32] || state_root[32]; block_hash = SHA-256('bwchain/block/v1' || encoded); signature = ed25519 by the proposer over the 32-byte block_hash; tx_root = Merkle root of tx_hashes.",
     "vote: a finality vote (FINALITY.md 1.1) from the genesis checkpoint to block 1 above, at slot 1, by dev key authority-0. signing_bytes = 'bwchain/vote/v1' || genesis_hash[32] || source.slot u64 LE || source.height u64 LE || source.hash[32] || target.slot u64 LE || target.height u64 LE || target.hash[32] (143 bytes); signature = ed25519 by the authority over signing_bytes; vote_id = SHA-256(signing_bytes || authority || signature). vote is the JSON form.",
+    "signature_edge_cases: the verification rule (DESIGN.md §1, v2): a signature (R, S) by key A on message M is valid iff A is admissible (the canonical encoding of a curve point, y < p and not x = 0 with the sign bit set, that is not of small order: [8]A != identity) and ZIP-215 accepts it: R decodes to a curve point (non-canonical encodings allowed), S < l, and [8]([S]B - R - [k]A) = identity with k = SHA-512(R_bytes || A_bytes || M) mod l over the bytes as given. message is hex; valid is the verdict a verifier must return, alone or in a batch.",
     "merkle: RFC 6962 Merkle tree hash over the leaves: one leaf = SHA-256(0x00 || leaf), node = SHA-256(0x01 || left || right), no leaves = SHA-256(''); the left subtree holds the largest power of two strictly below n. Leaf i here is SHA-256 of the single byte i.",
 ];
 
@@ -233,10 +251,143 @@ fn merkle_root(leaves: &[Hash]) -> Hash {
     }
 }
 
+/// The v2 rule through the oracle: admissible key, ed25519-zebra (ZIP-215).
 fn verify(account: &Account, message: &[u8], signature: &Signature) -> bool {
-    let key = ed25519_dalek::VerifyingKey::from_bytes(&account.0).expect("valid key");
-    key.verify_strict(message, &ed25519_dalek::Signature::from_bytes(&signature.0))
-        .is_ok()
+    edge::oracle(&account.0, message, &signature.0)
+}
+
+// ---------------------------------------------------------------------------
+// Signature edge cases.
+
+fn edge_vector(
+    name: String,
+    key: [u8; 32],
+    message: &[u8],
+    signature: [u8; 64],
+    valid: bool,
+) -> EdgeCaseVector {
+    assert_eq!(
+        edge::oracle(&key, message, &signature),
+        valid,
+        "{name}: oracle"
+    );
+    let (account, signature) = (Account(key), Signature(signature));
+    assert_eq!(
+        signing::verify(&account, message, &signature),
+        valid,
+        "{name}: signing::verify"
+    );
+    EdgeCaseVector {
+        name,
+        public_key: account,
+        message: hex::encode(message),
+        signature,
+        valid,
+    }
+}
+
+/// (name, public key, message, signature, valid)
+type EdgeCase = (&'static str, [u8; 32], Vec<u8>, [u8; 64], bool);
+
+fn signature_edge_cases() -> Vec<EdgeCaseVector> {
+    use curve25519_dalek::edwards::CompressedEdwardsY;
+    use edge::{hex, identity, torsion_of_order, RawSigner};
+
+    let message = b"bwchain signature edge case".as_slice();
+    let with_r_s = |r: &[u8; 32], s: &[u8; 32]| {
+        let mut signature = [0u8; 64];
+        signature[..32].copy_from_slice(r);
+        signature[32..].copy_from_slice(s);
+        signature
+    };
+    let zero = [0u8; 32];
+    let identity_bytes: [u8; 32] =
+        hex("0100000000000000000000000000000000000000000000000000000000000000");
+    let order8: [u8; 32] = hex("26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05");
+    let identity_y_plus_p: [u8; 32] =
+        hex("eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f");
+    let identity_negative_zero: [u8; 32] =
+        hex("0100000000000000000000000000000000000000000000000000000000000080");
+    let not_a_point: [u8; 32] =
+        hex("0200000000000000000000000000000000000000000000000000000000000000");
+    assert!(CompressedEdwardsY(not_a_point).decompress().is_none());
+
+    let alice = dev("alice");
+    let honest = alice.sign(message).0;
+    let pure = RawSigner::new("edge pure", identity());
+    let mixed_key = RawSigner::new("edge mixed key", torsion_of_order(8));
+    // A message for which the cofactorless equation fails on the mixed key:
+    // [k]T is not the identity unless 8 divides k.
+    let mixed_message = (0..)
+        .map(|i| format!("bwchain mixed-order key {i}").into_bytes())
+        .find(|m| {
+            let signature = mixed_key.sign(m, identity());
+            let key = ed25519_dalek::VerifyingKey::from_bytes(&mixed_key.public).unwrap();
+            key.verify_strict(m, &ed25519_dalek::Signature::from_bytes(&signature))
+                .is_err()
+        })
+        .unwrap();
+    let s_plus_ell = edge::add_le(&honest[32..].try_into().unwrap(), &edge::ELL);
+    let mut changed = message.to_vec();
+    changed[0] ^= 1;
+
+    let alice_key = alice.account().0;
+    let honest_r: [u8; 32] = honest[..32].try_into().unwrap();
+    let honest_s: [u8; 32] = honest[32..].try_into().unwrap();
+    let r_identity_s_zero = with_r_s(&identity_bytes, &zero);
+    let (_, rfc_key, rfc_message, rfc_signature) = edge::RFC8032[1];
+    let cases: Vec<EdgeCase> = vec![
+        ("honest signature by dev key alice", alice_key, message.to_vec(), honest, true),
+        ("RFC 8032 test 2", hex(rfc_key), ::hex::decode(rfc_message).unwrap(), hex(rfc_signature), true),
+        ("message changed", alice_key, changed, honest, false),
+        ("signature of another key", dev("bob").account().0, message.to_vec(), honest, false),
+        (
+            "key of small order (the identity), R = identity, S = 0: ZIP-215 alone accepts, the key is not admissible",
+            identity_bytes, message.to_vec(), r_identity_s_zero, false,
+        ),
+        (
+            "key of small order (order 8), R = identity, S = 0: ZIP-215 alone accepts, the key is not admissible",
+            order8, message.to_vec(), r_identity_s_zero, false,
+        ),
+        (
+            "key not canonical (the identity with x = -0), R = identity, S = 0",
+            identity_negative_zero, message.to_vec(), r_identity_s_zero, false,
+        ),
+        (
+            "key not canonical (the identity as y + p), R = identity, S = 0",
+            identity_y_plus_p, message.to_vec(), r_identity_s_zero, false,
+        ),
+        ("key not a curve point (y = 2)", not_a_point, message.to_vec(), honest, false),
+        (
+            "key of mixed order ([a]B + a point of order 8), honest R: the cofactorless equation fails, the cofactored one holds",
+            mixed_key.public, mixed_message.clone(), mixed_key.sign(&mixed_message, identity()), true,
+        ),
+        (
+            "R of small order (order 8, canonical), S = k*a",
+            pure.public, message.to_vec(), pure.sign_small_r(message, &order8, &order8), true,
+        ),
+        (
+            "R not canonical (the identity as y + p), S = k*a, k over R as given",
+            pure.public, message.to_vec(), pure.sign_small_r(message, &identity_y_plus_p, &identity_y_plus_p), true,
+        ),
+        (
+            "R not canonical (the identity as y + p), S = k*a, k over the canonical re-encoding of R",
+            pure.public, message.to_vec(), pure.sign_small_r(message, &identity_y_plus_p, &identity_bytes), false,
+        ),
+        (
+            "R of mixed order ([r]B + a point of order 2): the cofactorless equation fails, the cofactored one holds",
+            pure.public, message.to_vec(), pure.sign(message, torsion_of_order(2)), true,
+        ),
+        ("R not a curve point (y = 2)", alice_key, message.to_vec(), with_r_s(&not_a_point, &honest_s), false),
+        ("S not canonical (S + l)", alice_key, message.to_vec(), with_r_s(&honest_r, &s_plus_ell), false),
+        ("S = l", alice_key, message.to_vec(), with_r_s(&honest_r, &edge::ELL), false),
+    ];
+    cases
+        .into_iter()
+        .map(|(name, key, message, signature, valid)| {
+            edge_vector(name.to_string(), key, &message, signature, valid)
+        })
+        .collect()
 }
 
 // ---------------------------------------------------------------------------
@@ -520,6 +671,19 @@ fn build() -> Vectors {
             vote_id,
         }
     };
+    let signature_edge_cases = signature_edge_cases();
+    // A batch of all of them finds exactly the invalid ones.
+    let messages: Vec<Vec<u8>> = signature_edge_cases
+        .iter()
+        .map(|case| hex::decode(&case.message).unwrap())
+        .collect();
+    let items: Vec<batch::SignedItem<'_>> = signature_edge_cases
+        .iter()
+        .zip(&messages)
+        .map(|(case, message)| batch::SignedItem::new(&case.public_key, message, &case.signature))
+        .collect();
+    let expected: Vec<bool> = signature_edge_cases.iter().map(|case| case.valid).collect();
+    assert_eq!(batch::verify_all(&items), expected);
 
     Vectors {
         description: DESCRIPTION.to_vec(),
@@ -535,6 +699,7 @@ fn build() -> Vectors {
         block,
         merkle,
         vote,
+        signature_edge_cases,
     }
 }
 

@@ -10,7 +10,7 @@ use bincode::Encode;
 use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::primitives::{codec, hash};
+use crate::primitives::{codec, hash, signing};
 use crate::primitives::{Account, Hash, Header, SealedHeader};
 use crate::state::{AccountRecord, DeviceRecord, MemState, StateKey, StateValue, SupplyRecord};
 
@@ -203,13 +203,14 @@ impl Genesis {
     }
 }
 
+/// Every key in genesis gains rights or funds, so each must be admissible
+/// (DESIGN.md §1).
 fn check_key(field: &str, account: &Account) -> Result<(), GenesisError> {
-    match ed25519_dalek::VerifyingKey::from_bytes(&account.0) {
-        Ok(key) if !key.is_weak() => Ok(()),
-        _ => Err(invalid(format!(
-            "{field}: {account} is not a valid ed25519 public key"
-        ))),
-    }
+    signing::check_admissible(account).map_err(|reason| {
+        invalid(format!(
+            "{field}: {account} is not an admissible ed25519 public key: {reason}"
+        ))
+    })
 }
 
 fn check_keys(field: &str, accounts: &[Account]) -> Result<(), GenesisError> {
@@ -376,6 +377,41 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("duplicate balance"));
+    }
+
+    #[test]
+    fn rejects_inadmissible_keys() {
+        // The identity (small order), y = 2 (no such point), and the
+        // identity's "negative zero" encoding (not canonical).
+        let cases = [
+            (
+                "0100000000000000000000000000000000000000000000000000000000000000",
+                "small order",
+            ),
+            (
+                "0200000000000000000000000000000000000000000000000000000000000000",
+                "not the encoding of a curve point",
+            ),
+            (
+                "0100000000000000000000000000000000000000000000000000000000000080",
+                "not canonical",
+            ),
+        ];
+        for (key, reason) in cases {
+            let alice = dev_json()["authorities"][0].clone();
+            for field in ["authorities", "devices", "balances"] {
+                let mut json = dev_json();
+                json[field] = match field {
+                    "authorities" => serde_json::json!([alice, key]),
+                    "devices" => serde_json::json!([key]),
+                    _ => serde_json::json!({ key: 1 }),
+                };
+                let err = parse(&json).unwrap_err().to_string();
+                let expected =
+                    format!("{field}: {key} is not an admissible ed25519 public key: {reason}");
+                assert!(err.contains(&expected), "{field}: {err}");
+            }
+        }
     }
 
     #[test]

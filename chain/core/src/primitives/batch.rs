@@ -1,60 +1,17 @@
 //! Verifying many ed25519 signatures at once, on all cores, accepting exactly
-//! the signatures that [`signing::verify`] (`verify_strict`) accepts one at a
-//! time. A block must be valid or invalid identically on every node, however
-//! it checks signatures.
+//! the signatures that [`signing::verify`] accepts one at a time (the v2
+//! rule, DESIGN.md §1). A block must be valid or invalid identically on
+//! every node, however it checks signatures.
 //!
-//! # Strict single verification versus batch verification
-//!
-//! For a public key `A`, a message `M` and a signature `(R, s)`, with
-//! `k = SHA-512(R || A || M)`, let `P = R + [k]A - [s]B`. Then:
-//!
-//! - `verify_strict` (what the chain uses, DESIGN.md §1) rejects a
-//!   non-canonical `s` (`s >= ℓ`), an `R` that does not decompress, a
-//!   small-order `R` or `A`, and otherwise accepts iff the canonical encoding
-//!   of `[s]B - [k]A` equals the bytes of `R`; that is iff `P` is the identity
-//!   and `R` is canonically encoded. It is *cofactorless* and it does not
-//!   reject points with a small-order component (mixed-order points).
-//! - `ed25519_dalek::verify_batch` (2.2) checks `Σ z_i P_i = 0` for 128-bit
-//!   coefficients `z_i` derived from a hash of the whole batch. It is also
-//!   cofactorless, but it decompresses `R` without checking the encoding, and
-//!   it can accept a batch containing an invalid signature:
-//!
-//!   Write every point as `Q + T`, a prime-order part plus a part `T` in the
-//!   8-torsion subgroup. If `R` carries a torsion part (say `R = [r]B + T`
-//!   with `T` of order 2 and `s = r + k·a`), then `P = T`: `verify_strict`
-//!   always rejects, but `z·T = 0` whenever `z` is even, so the batch accepts
-//!   with probability 1/2. The `z_i` are a deterministic hash of the batch,
-//!   so an attacker grinds a few messages and gets a receipt that every node
-//!   batching it accepts and every node checking it alone (the audit, a
-//!   node batching differently, the mempool) rejects: a chain split. A
-//!   mixed-order `A` does the same through `[k]T`. (ed25519-dalek issue
-//!   #115 describes this case; "Taming the many EdDSAs", Chalkias, Garillot
-//!   and Nikolaenko, 2020, tabulates the verification variants.) A
-//!   cofactored batch equation `[8]Σ z_i P_i = 0` does not help: it accepts
-//!   every `P_i` of small order, which `verify_strict` rejects.
-//!
-//! When `A` and `R` are both torsion-free (in the prime-order subgroup),
-//! every `P_i` is in the prime-order subgroup, where `Σ z_i P_i = 0` with some
-//! `P_i ≠ 0` needs `Σ z_i p_i ≡ 0 (mod ℓ)`: probability at most 2^-128 per
-//! batch for hash-derived `z_i`, whatever the attacker grinds. So a batch is
-//! sound for items that pass [`Strategy::Batch`]'s admission test: `A`
-//! decompresses, is not of small order and is torsion-free; `s < ℓ`; `R`
-//! decompresses, is canonically encoded, is not of small order and is
-//! torsion-free. Everything else is checked alone with `verify_strict`,
-//! and so is every item of a batch that fails.
-//!
-//! # Why [`Strategy::Strict`] is the default
-//!
-//! Checking that `R` is torsion-free is a multiplication by `ℓ`, about as
-//! costly as a whole `verify_strict`, and `R` differs for every signature
-//! (`A`'s check is cached per key). On the development machine (see
-//! `benches/signatures.rs`; one core, 1024 receipts) `verify_strict` takes
-//! about 35 µs a signature, bare `verify_batch` 14 µs, but the exact batch
-//! 48 µs. So by default this module verifies each signature with
-//! `verify_strict` itself, which is exact by construction, in chunks spread
-//! over all cores, with decompressed keys cached. [`Strategy::Batch`] stays
-//! available, tested to agree with `verify_strict` and benchmarked, for
-//! hardware or library versions where the balance changes.
+//! Under the v2 rule this is simple: keys must be admissible, and single
+//! and batch verification both use the cofactored equation, so the batch
+//! equation of [`verify::verify_batch`] accepts a set of signatures iff each
+//! is valid (but for a 2⁻¹²⁸ chance; see [`verify`]). [`Strategy::Batch`]
+//! (the default) splits the items into one chunk per thread (at most
+//! [`BATCH_CHUNK_MAX`] items), checks each chunk with one batch equation and,
+//! when a chunk fails, checks its items one by one to find the bad ones.
+//! [`Strategy::Single`] checks every item alone; it exists to compare with.
+//! Either way admissible keys are decompressed once and cached.
 //!
 //! Pure: no I/O, clock or randomness (batch coefficients are hashed from the
 //! batch). It does start threads (`std::thread::scope`) that end before each
@@ -64,25 +21,29 @@ use std::collections::HashMap;
 use std::num::NonZeroUsize;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
-use curve25519_dalek::scalar::Scalar;
-use ed25519_dalek::VerifyingKey;
-
 use crate::primitives::signing::{self, SignatureError};
+use crate::primitives::verify::{self, AdmissibleKey, KeyError, Prepared};
 use crate::primitives::{Account, Hash, Receipt, Signature, Tx, TxBody};
 
 /// Items one thread takes from the shared queue at a time under
-/// [`Strategy::Strict`]: small enough to balance a 1 000-signature block over
+/// [`Strategy::Single`]: small enough to balance a 1 000-signature block over
 /// many cores, large enough that the queue lock is never contended (one
 /// signature takes tens of microseconds).
-pub const STRICT_CHUNK: usize = 16;
+pub const SINGLE_CHUNK: usize = 16;
 
-/// Items per `verify_batch` call under [`Strategy::Batch`]. The multiscalar
-/// multiplication gets cheaper per signature as the batch grows (about 18 µs
-/// at 64 and 14 µs at 1024 on the development machine), but a failed batch
-/// costs a strict check of every item in it, and 128-item chunks still
-/// spread a 1 000-signature block over 8 cores.
-pub const BATCH_CHUNK: usize = 128;
+/// Fewest items per batch equation under [`Strategy::Batch`] (but for the
+/// last chunk): below this, starting a thread costs more than it saves.
+pub const BATCH_CHUNK_MIN: usize = 32;
+
+/// Most items per batch equation under [`Strategy::Batch`]. The
+/// multiscalar multiplication gets cheaper per signature as the batch grows,
+/// but a failed batch costs a single check of every item in it, and chunks
+/// must stay small enough to spread a large block over the cores.
+pub const BATCH_CHUNK_MAX: usize = 512;
+
+/// Batches smaller than this are checked item by item: the batch equation
+/// only pays off from a few signatures on.
+const BATCH_MIN_ITEMS: usize = 4;
 
 /// Public keys a [`BatchVerifier`] keeps decompressed. A chain's devices and
 /// senders are far fewer than its signatures; at about 250 bytes an entry
@@ -108,7 +69,7 @@ impl<'a> SignedItem<'a> {
     }
 
     /// The reference this module must agree with: [`signing::verify`] alone.
-    pub fn verify_strict(&self) -> bool {
+    pub fn verify_single(&self) -> bool {
         signing::verify(
             &Account(*self.public_key),
             self.message,
@@ -118,19 +79,19 @@ impl<'a> SignedItem<'a> {
 }
 
 /// How a [`BatchVerifier`] checks the signatures of a chunk. Both accept
-/// exactly what `verify_strict` accepts (see the module documentation).
+/// exactly what [`signing::verify`] accepts (see the module documentation).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Strategy {
-    /// `verify_strict` on every item, chunks spread over the threads.
+    /// The cofactored batch equation per chunk; single checks of the items
+    /// of a chunk that fails.
     #[default]
-    Strict,
-    /// `ed25519_dalek::verify_batch` on items proven safe to batch, with
-    /// `verify_strict` for the rest and for the items of a failed batch.
     Batch,
+    /// A single check of every item, chunks spread over the threads.
+    Single,
 }
 
 /// Verifies signatures on several threads with a bounded cache of
-/// decompressed public keys. One per node; shared by reference.
+/// admissible, decompressed public keys. One per node; shared by reference.
 pub struct BatchVerifier {
     strategy: Strategy,
     threads: NonZeroUsize,
@@ -169,26 +130,35 @@ impl BatchVerifier {
         self.strategy
     }
 
-    /// Keys currently cached.
+    /// Keys currently cached (admissible or not).
     pub fn cached_keys(&self) -> usize {
         self.keys.len()
     }
 
+    /// Whether `public_key` is admissible, through the cache.
+    pub fn check_admissible(&self, public_key: &[u8; 32]) -> Result<(), KeyError> {
+        self.keys.key(public_key).map(|_| ())
+    }
+
     /// Whether each item's signature is valid, in input order; element `i`
-    /// equals `items[i].verify_strict()`.
+    /// equals `items[i].verify_single()`.
     pub fn verify_all(&self, items: &[SignedItem<'_>]) -> Vec<bool> {
         let mut valid = vec![false; items.len()];
         match self.strategy {
-            Strategy::Strict => {
-                self.for_each_chunk(items, &mut valid, STRICT_CHUNK, |items, out| {
+            Strategy::Single => {
+                self.for_each_chunk(items, &mut valid, SINGLE_CHUNK, |items, out| {
                     for (item, out) in items.iter().zip(out) {
                         *out = self.verify_one(item);
                     }
                 })
             }
-            Strategy::Batch => self.for_each_chunk(items, &mut valid, BATCH_CHUNK, |items, out| {
-                self.verify_chunk_batched(items, out)
-            }),
+            Strategy::Batch => {
+                let per_thread = items.len().div_ceil(self.threads.get());
+                let chunk = per_thread.clamp(BATCH_CHUNK_MIN, BATCH_CHUNK_MAX);
+                self.for_each_chunk(items, &mut valid, chunk, |items, out| {
+                    self.verify_chunk_batched(items, out)
+                })
+            }
         }
         valid
     }
@@ -254,43 +224,42 @@ impl BatchVerifier {
             .collect()
     }
 
-    /// Exactly `signing::verify`, with the key decompressed at most once.
+    /// Exactly `signing::verify`, with the key checked and decompressed at
+    /// most once.
     fn verify_one(&self, item: &SignedItem<'_>) -> bool {
         match self.keys.key(item.public_key) {
-            Some(key) => verify_strict(&key, item),
-            None => false,
+            Ok(key) => key.verify(item.message, item.signature),
+            Err(_) => false,
         }
     }
 
+    /// One batch equation over the chunk's items that can be valid at all
+    /// (admissible key, `S < ℓ`, `R` decodes); the others are invalid
+    /// outright. If the equation fails, each item is checked alone.
     fn verify_chunk_batched(&self, items: &[SignedItem<'_>], out: &mut [bool]) {
-        let mut batch = Vec::with_capacity(items.len());
-        let mut keys = Vec::with_capacity(items.len());
-        let mut signatures = Vec::with_capacity(items.len());
-        let mut messages = Vec::with_capacity(items.len());
-        for (index, item) in items.iter().enumerate() {
-            let (key, key_batchable) = self.keys.batchable_key(item.public_key);
-            match key {
-                Some(key) if key_batchable && signature_batchable(item.signature) => {
-                    batch.push(index);
-                    keys.push(key);
-                    signatures.push(ed25519_dalek::Signature::from_bytes(item.signature));
-                    messages.push(item.message);
-                }
-                Some(key) => out[index] = verify_strict(&key, item),
-                None => out[index] = false,
+        let keys: Vec<Option<AdmissibleKey>> = items
+            .iter()
+            .map(|item| self.keys.key(item.public_key).ok())
+            .collect();
+        let mut indices = Vec::with_capacity(items.len());
+        let mut prepared = Vec::with_capacity(items.len());
+        for (index, (item, key)) in items.iter().zip(&keys).enumerate() {
+            let Some(key) = key else {
+                continue;
+            };
+            if let Some(ready) = Prepared::new(key, item.message, item.signature) {
+                indices.push(index);
+                prepared.push(ready);
             }
         }
-        if batch.is_empty() {
-            return;
-        }
-        if ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok() {
-            for index in batch {
+        if prepared.len() >= BATCH_MIN_ITEMS && verify::verify_batch(&prepared) {
+            for index in indices {
                 out[index] = true;
             }
-        } else {
-            for (index, key) in batch.into_iter().zip(&keys) {
-                out[index] = verify_strict(key, &items[index]);
-            }
+            return;
+        }
+        for (index, ready) in indices.into_iter().zip(&prepared) {
+            out[index] = ready.verify_single();
         }
     }
 
@@ -342,50 +311,11 @@ fn receipts(tx: &Tx) -> &[Receipt] {
     }
 }
 
-fn verify_strict(key: &VerifyingKey, item: &SignedItem<'_>) -> bool {
-    key.verify_strict(
-        item.message,
-        &ed25519_dalek::Signature::from_bytes(item.signature),
-    )
-    .is_ok()
-}
-
-/// Whether a signature's `(R, s)` may join a batch: `s < ℓ`, and `R`
-/// decompresses, is canonically encoded, is not of small order and is
-/// torsion-free. Anything else goes to `verify_strict` alone.
-fn signature_batchable(signature: &[u8; 64]) -> bool {
-    let (r_bytes, s_bytes) = signature.split_at(32);
-    let s_bytes: [u8; 32] = s_bytes.try_into().expect("a signature is 64 bytes");
-    if Scalar::from_canonical_bytes(s_bytes).is_none().into() {
-        return false;
-    }
-    let compressed = CompressedEdwardsY::from_slice(r_bytes).expect("R is 32 bytes");
-    let Some(r) = compressed.decompress() else {
-        return false;
-    };
-    // A non-canonical R of large order (y + p for a point with y < 19)
-    // would need its discrete log to sign with, so no test can build one;
-    // rejecting it keeps "batch accepts => strict accepts" unconditional.
-    r.compress() == compressed && !r.is_small_order() && r.is_torsion_free()
-}
-
-fn key_batchable(key: &VerifyingKey) -> bool {
-    let point: EdwardsPoint = key.to_edwards();
-    !point.is_small_order() && point.is_torsion_free()
-}
-
-#[derive(Debug, Clone, Copy)]
-struct KeyEntry {
-    /// `VerifyingKey::from_bytes`; `None` when the bytes are not a point.
-    key: Option<VerifyingKey>,
-    /// Whether the key may join a batch; computed when a batch first asks.
-    batchable: Option<bool>,
-}
-
-/// Decompressed public keys, bounded, shared by the worker threads.
+/// Admissible keys, decompressed, and the reasons of the others; bounded,
+/// shared by the worker threads.
 struct KeyCache {
     capacity: usize,
-    entries: Mutex<HashMap<[u8; 32], KeyEntry>>,
+    entries: Mutex<HashMap<[u8; 32], Result<AdmissibleKey, KeyError>>>,
 }
 
 impl KeyCache {
@@ -396,7 +326,7 @@ impl KeyCache {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<[u8; 32], KeyEntry>> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<[u8; 32], Result<AdmissibleKey, KeyError>>> {
         // The map is valid after any panic: entries are inserted whole.
         self.entries.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -405,55 +335,20 @@ impl KeyCache {
         self.lock().len()
     }
 
-    fn key(&self, bytes: &[u8; 32]) -> Option<VerifyingKey> {
+    fn key(&self, bytes: &[u8; 32]) -> Result<AdmissibleKey, KeyError> {
         if let Some(entry) = self.lock().get(bytes) {
-            return entry.key;
+            return *entry;
         }
-        let key = VerifyingKey::from_bytes(bytes).ok();
-        self.insert(
-            bytes,
-            KeyEntry {
-                key,
-                batchable: None,
-            },
-        );
-        key
-    }
-
-    fn batchable_key(&self, bytes: &[u8; 32]) -> (Option<VerifyingKey>, bool) {
-        let cached = self.lock().get(bytes).copied();
-        if let Some(KeyEntry {
-            key,
-            batchable: Some(batchable),
-        }) = cached
-        {
-            return (key, batchable);
+        // Checked outside the lock; two threads may both do it.
+        let entry = AdmissibleKey::new(bytes);
+        if self.capacity > 0 {
+            let mut entries = self.lock();
+            if entries.len() >= self.capacity && !entries.contains_key(bytes) {
+                entries.clear();
+            }
+            entries.insert(*bytes, entry);
         }
-        // Decompress and check outside the lock; two threads may both do it.
-        let key = match cached {
-            Some(entry) => entry.key,
-            None => VerifyingKey::from_bytes(bytes).ok(),
-        };
-        let batchable = key.as_ref().is_some_and(key_batchable);
-        self.insert(
-            bytes,
-            KeyEntry {
-                key,
-                batchable: Some(batchable),
-            },
-        );
-        (key, batchable)
-    }
-
-    fn insert(&self, bytes: &[u8; 32], entry: KeyEntry) {
-        if self.capacity == 0 {
-            return;
-        }
-        let mut entries = self.lock();
-        if entries.len() >= self.capacity && !entries.contains_key(bytes) {
-            entries.clear();
-        }
-        entries.insert(*bytes, entry);
+        entry
     }
 }
 
@@ -497,9 +392,9 @@ mod tests {
             signatures[bad].0[5] ^= 1;
         }
         let items = items(&accounts, &messages, &signatures);
-        let expected: Vec<bool> = items.iter().map(SignedItem::verify_strict).collect();
+        let expected: Vec<bool> = items.iter().map(SignedItem::verify_single).collect();
         assert_eq!(expected.iter().filter(|valid| !**valid).count(), 4);
-        for strategy in [Strategy::Strict, Strategy::Batch] {
+        for strategy in [Strategy::Single, Strategy::Batch] {
             for threads in [1, 2, 3, 8] {
                 let verifier =
                     BatchVerifier::new(strategy).with_threads(NonZeroUsize::new(threads).unwrap());
@@ -529,18 +424,28 @@ mod tests {
     }
 
     #[test]
-    fn an_undecodable_key_is_rejected_and_cached() {
-        // y = 2 is not the y of any curve point.
-        let mut bytes = [0u8; 32];
-        bytes[0] = 2;
-        assert!(VerifyingKey::from_bytes(&bytes).is_err());
-        let account = Account(bytes);
-        let signature = Signature([0; 64]);
-        let item = SignedItem::new(&account, b"m", &signature);
-        for strategy in [Strategy::Strict, Strategy::Batch] {
-            let verifier = BatchVerifier::new(strategy);
-            assert_eq!(verifier.verify_all(&[item, item]), vec![false, false]);
-            assert_eq!(verifier.cached_keys(), 1);
+    fn inadmissible_keys_are_rejected_and_cached() {
+        // y = 2 is not the y of any curve point; y = 1 is the identity.
+        let mut not_a_point = [0u8; 32];
+        not_a_point[0] = 2;
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        // R = identity, S = 0: the cofactored equation holds for the identity key.
+        let mut signature = Signature([0; 64]);
+        signature.0[0] = 1;
+        for (bytes, reason) in [
+            (not_a_point, KeyError::NotAPoint),
+            (identity, KeyError::SmallOrder),
+        ] {
+            let account = Account(bytes);
+            let item = SignedItem::new(&account, b"m", &signature);
+            let items = vec![item; 2 * BATCH_CHUNK_MIN];
+            for strategy in [Strategy::Single, Strategy::Batch] {
+                let verifier = BatchVerifier::new(strategy);
+                assert!(verifier.verify_all(&items).iter().all(|valid| !valid));
+                assert_eq!(verifier.cached_keys(), 1);
+                assert_eq!(verifier.check_admissible(&bytes), Err(reason));
+            }
         }
     }
 }

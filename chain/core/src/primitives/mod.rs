@@ -5,13 +5,17 @@
 //! - [`hash`]: SHA-256, domain tags, Merkle roots;
 //! - types (re-exported here): receipts, transactions, headers, blocks, and
 //!   their sealed forms that carry their hash;
-//! - [`signing`]: the exact signed bytes, keys, strict verification, key files;
+//! - [`verify`]: the signature rule (admissible keys, ZIP-215's cofactored
+//!   equation), single and batch;
+//! - [`signing`]: the exact signed bytes, keys, verification, key files;
 //! - [`batch`]: many signatures verified at once on all cores.
 
 mod bytes;
 pub mod codec;
 pub mod hash;
 mod types;
+
+pub mod verify;
 
 pub mod batch;
 pub mod signing;

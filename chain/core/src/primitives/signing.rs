@@ -1,16 +1,18 @@
-//! The exact signed bytes (DESIGN.md §1-4), signing, strict ed25519
-//! verification and key files.
+//! The exact signed bytes (DESIGN.md §1-4), signing, verification under the
+//! v2 rule (see [`super::verify`]) and key files.
 //!
 //! Every signature covers a domain tag and the chain's genesis hash, so a
 //! signature is never valid on another chain or for another purpose.
 
-use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
+use ed25519_dalek::{Signer, SigningKey};
 use serde::{Deserialize, Serialize};
 
 use super::bytes::{Account, Hash, Signature};
 use super::codec::legacy;
 use super::hash::{sha256, DEV_KEY_DOMAIN, RECEIPT_DOMAIN, TX_DOMAIN};
 use super::types::{Receipt, Tx, TxBody};
+use super::verify::AdmissibleKey;
+pub use super::verify::KeyError;
 
 /// Which signature of a transaction is bad.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -60,14 +62,17 @@ pub fn tx_hash(genesis_hash: &Hash, tx: &Tx) -> Hash {
     sha256(&bytes)
 }
 
-/// Strict ed25519 verification: rejects small-order and non-canonical keys
-/// and signatures (`verify_strict` semantics).
+/// Whether `account` is an admissible key (DESIGN.md §1): the canonical
+/// encoding of a curve point that is not of small order. Keys that are not
+/// are refused wherever they would gain rights or funds.
+pub fn check_admissible(account: &Account) -> Result<(), KeyError> {
+    AdmissibleKey::new(&account.0).map(|_| ())
+}
+
+/// Signature verification under the v2 rule (DESIGN.md §1): the key is
+/// admissible and ZIP-215's cofactored equation holds. See [`super::verify`].
 pub fn verify(account: &Account, message: &[u8], signature: &Signature) -> bool {
-    let Ok(key) = VerifyingKey::from_bytes(&account.0) else {
-        return false;
-    };
-    let signature = ed25519_dalek::Signature::from_bytes(&signature.0);
-    key.verify_strict(message, &signature).is_ok()
+    super::verify::verify(&account.0, message, &signature.0)
 }
 
 pub fn verify_receipt(genesis_hash: &Hash, receipt: &Receipt) -> bool {
@@ -235,7 +240,7 @@ mod tests {
     }
 
     #[test]
-    fn sign_and_verify_strict() {
+    fn sign_and_verify() {
         let alice = Keypair::dev("alice");
         let g = Hash([1; 32]);
         let tx = alice.sign_tx(
@@ -251,10 +256,18 @@ mod tests {
         let mut tampered = tx.clone();
         tampered.nonce = 1;
         assert!(!verify_tx_signature(&g, &tampered));
-        // The identity point is a small-order key: strict verification refuses it.
+        // The identity point is a small-order key: the cofactored equation
+        // holds for R = identity and S = 0 on any message, but the key is
+        // not admissible, so verification refuses it.
         let mut identity = [0u8; 32];
         identity[0] = 1;
-        assert!(!verify(&Account(identity), b"x", &Signature([0; 64])));
+        let mut signature = [0u8; 64];
+        signature[0] = 1;
+        assert_eq!(
+            check_admissible(&Account(identity)),
+            Err(KeyError::SmallOrder)
+        );
+        assert!(!verify(&Account(identity), b"x", &Signature(signature)));
     }
 
     #[test]
