@@ -115,6 +115,7 @@ pub async fn start(config: LaunchConfig) -> Result<RunningNode, LaunchError> {
     ));
     let producer = tokio::spawn(produce_blocks(node.clone(), stop_rx.clone()));
     let ticker = tokio::spawn(tick_forever(node.clone(), stop_rx.clone()));
+    let deadlines = tokio::spawn(mid_slot_ticks(node.clone(), stop_rx.clone()));
     let app = rpc::router(node.clone());
     let mut server_stop = stop_rx;
     let server = axum::serve(rpc_listener, app).with_graceful_shutdown(async move {
@@ -126,7 +127,7 @@ pub async fn start(config: LaunchConfig) -> Result<RunningNode, LaunchError> {
         rpc_addr,
         p2p_addr,
         stop,
-        tasks: vec![producer, ticker, network],
+        tasks: vec![producer, ticker, deadlines, network],
         server,
     })
 }
@@ -170,6 +171,37 @@ async fn tick_forever(node: Node, mut stop: watch::Receiver<bool>) {
             _ = tokio::time::sleep(period) => {}
             _ = stop.wait_for(|stopped| *stopped) => return,
         }
+    }
+}
+
+/// Ticks right after the middle of every slot, so the voter's mid-slot
+/// deadline (FINALITY.md V5) is met on time rather than at the next
+/// periodic tick.
+async fn mid_slot_ticks(node: Node, mut stop: watch::Receiver<bool>) {
+    if node.authority().is_none() || node.spec().genesis.authorities.len() < 2 {
+        return;
+    }
+    let genesis = node.spec().genesis.clone();
+    loop {
+        let now = now_ms();
+        let slot = consensus::slot_at(&genesis, now).unwrap_or(0);
+        let middle = |slot: u64| {
+            consensus::slot_start_ms(&genesis, slot)
+                .map(|start| start.saturating_add(genesis.block_time_ms / 2))
+                .unwrap_or(u64::MAX)
+        };
+        let next = if middle(slot) > now {
+            middle(slot)
+        } else {
+            middle(slot + 1)
+        };
+        let delay = Duration::from_millis(next.saturating_sub(now));
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = stop.wait_for(|stopped| *stopped) => return,
+        }
+        let ticking = node.clone();
+        let _ = tokio::task::spawn_blocking(move || ticking.tick(now_ms())).await;
     }
 }
 
