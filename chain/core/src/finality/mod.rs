@@ -9,6 +9,8 @@
 //!   certificates of q votes;
 //! - [`slashing`]: double and surround votes;
 //! - [`blocks`]: what finality reads about blocks ([`BlockIndex`]);
+//! - [`fork_choice`]: the chain to follow, given the highest justified
+//!   checkpoint;
 //! - [`tally`]: votes and certificates to justified and final checkpoints,
 //!   evidence and safety faults;
 //! - [`proof`]: finality proofs and the light-client check;
@@ -16,6 +18,7 @@
 //!   signing gate), as a state machine.
 
 pub mod blocks;
+pub mod fork_choice;
 pub mod proof;
 pub mod slashing;
 pub mod tally;
@@ -25,6 +28,7 @@ pub mod vote;
 pub mod voter;
 
 pub use blocks::{BlockIndex, BlockInfo};
+pub use fork_choice::prefers;
 pub use proof::{check_proof, FinalityProof, ProofError};
 pub use slashing::{is_slashable, Offence};
 pub use tally::{Finality, SafetyFault, Tally, TallyUpdate, VoteEvidence};

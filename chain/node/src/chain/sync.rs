@@ -134,7 +134,7 @@ impl Node {
             }
             Message::Finality { proof, justified } => {
                 let mut chain = self.chain();
-                self.receive_finality(&mut chain, proof, justified, now_ms)
+                self.receive_finality(&mut chain, proof, justified, peer, now_ms)
             }
             Message::GetCertificate { target } => {
                 let chain = self.chain();
@@ -152,7 +152,7 @@ impl Node {
             }
             Message::Certificate(certificate) => {
                 let mut chain = self.chain();
-                self.receive_certificate(&mut chain, certificate, now_ms)
+                self.receive_certificate(&mut chain, certificate, peer, now_ms)
             }
             Message::NewBlock(block) => {
                 let height = block.header.height;

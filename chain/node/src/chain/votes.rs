@@ -178,13 +178,7 @@ impl Node {
         };
         let blocks = NodeBlocks::new(self.store(), &chain.tree);
         let justified = votes.tally.highest_justified(&blocks);
-        let contains =
-            |tip: &SealedHeader| blocks.is_ancestor(&justified.hash, &tip.hash()) == Some(true);
-        match (contains(candidate), contains(&chain.head)) {
-            (true, false) => true,
-            (false, _) => false,
-            (true, true) => consensus::better(candidate, &chain.head),
-        }
+        bwchain_core::finality::prefers(&justified, candidate, &chain.head, &blocks)
     }
 
     /// The slot's voting inputs: a new slot, and the mid-slot deadline
@@ -399,6 +393,7 @@ impl Node {
         &self,
         chain: &mut ChainState,
         certificate: Certificate,
+        from: PeerId,
         now_ms: u64,
     ) -> Result<(), Misbehavior> {
         if chain.votes.is_none() {
@@ -408,8 +403,26 @@ impl Node {
         certificate
             .check(&self.spec().genesis, &genesis_hash)
             .map_err(Misbehavior::BadVote)?;
+        let target = certificate.target.hash;
         self.accept_certificate(chain, certificate, now_ms);
+        self.fetch_if_unknown(chain, target, from);
         Ok(())
+    }
+
+    /// A justified block we do not hold: ask the peer that vouched for it.
+    fn fetch_if_unknown(&self, chain: &ChainState, hash: Hash, from: PeerId) {
+        if NodeBlocks::new(self.store(), &chain.tree)
+            .block(&hash)
+            .is_none()
+        {
+            self.send(Outbound::Send {
+                peer: from,
+                message: Message::GetAncestors {
+                    hash,
+                    max: MAX_BLOCKS_PER_MESSAGE,
+                },
+            });
+        }
     }
 
     fn accept_certificate(&self, chain: &mut ChainState, certificate: Certificate, now_ms: u64) {
@@ -443,6 +456,7 @@ impl Node {
         chain: &mut ChainState,
         proof: Option<FinalityProof>,
         justified: Option<Certificate>,
+        from: PeerId,
         now_ms: u64,
     ) -> Result<(), Misbehavior> {
         if chain.votes.is_none() {
@@ -456,7 +470,9 @@ impl Node {
             for certificate in proof.intermediates {
                 self.accept_certificate(chain, certificate, now_ms);
             }
+            let target = proof.link.target.hash;
             self.accept_certificate(chain, proof.link, now_ms);
+            self.fetch_if_unknown(chain, target, from);
         }
         match justified {
             Some(certificate) => {
@@ -465,6 +481,7 @@ impl Node {
                     .map_err(Misbehavior::BadVote)?;
                 let target = certificate.target;
                 self.accept_certificate(chain, certificate, now_ms);
+                self.fetch_if_unknown(chain, target.hash, from);
                 self.step_voter(chain, VoterInput::PeersJustified(target), now_ms);
             }
             // The peer has nothing justified beyond genesis.
