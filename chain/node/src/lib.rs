@@ -12,6 +12,8 @@
 //! - [`files`]: genesis and key files on disk, and new random keys.
 //! - [`launch`]: wires store, chain service, network and HTTP API together:
 //!   the one place a node is started.
+//! - [`testnet`]: writes the keys, genesis and start/stop scripts of a
+//!   loopback test network (`bwchain testnet`).
 //!
 //! [`sim`] (feature `testkit`) runs many nodes on one seeded, simulated clock
 //! and network, for tests.
@@ -26,3 +28,4 @@ pub mod rpc;
 #[cfg(feature = "testkit")]
 pub mod sim;
 pub mod store;
+pub mod testnet;
