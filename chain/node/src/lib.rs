@@ -14,11 +14,14 @@
 //!   the one place a node is started.
 //! - [`testnet`]: writes the keys, genesis and start/stop scripts of a
 //!   loopback test network (`bwchain testnet`).
+//! - [`bench`]: measures included receipts per second on a real node
+//!   against this machine's raw limits (`bwchain bench`).
 //!
 //! [`sim`] (feature `testkit`) runs many nodes on one seeded, simulated clock
 //! and network, for tests.
 
 pub mod audit;
+pub mod bench;
 pub mod chain;
 pub mod clock;
 pub mod files;
