@@ -275,6 +275,10 @@ impl Sim {
         self.nodes.len()
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
     pub fn now_ms(&self) -> u64 {
         self.now_ms
     }
