@@ -2,12 +2,14 @@
 //! and accounts.
 //!
 //! Keys and accounts are parsed by clap value parsers, so a bad `--key` or
-//! `--to` is reported before any command runs.
+//! `--to` is reported before any command runs. Key files are read by
+//! [`bwchain_node::files::read_key_file`], as the node reads them.
 
 use std::path::Path;
 
-use bwchain_core::primitives::signing::{KeyFile, Keypair};
+use bwchain_core::primitives::signing::Keypair;
 use bwchain_core::primitives::Account;
+use bwchain_node::files;
 
 use bwchain_api::client::Client;
 
@@ -75,10 +77,8 @@ pub fn parse_account(text: &str) -> Result<Account, String> {
 }
 
 /// Reads and checks a key file (`{"public_key", "secret_key"}`).
-pub fn read_key_file(path: &Path) -> Result<Keypair, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|err| format!("cannot read key file {}: {err}", path.display()))?;
-    KeyFile::parse(&text).map_err(|err| format!("key file {}: {err}", path.display()))
+fn read_key_file(path: &Path) -> Result<Keypair, String> {
+    files::read_key_file(path).map_err(|err| err.to_string())
 }
 
 fn dev_key(name: &str) -> Result<Keypair, String> {
@@ -91,12 +91,13 @@ fn dev_key(name: &str) -> Result<Keypair, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bwchain_core::primitives::signing::KeyFile;
     use std::io::Write;
 
     fn key_file(keypair: &Keypair) -> tempfile::NamedTempFile {
         let mut file = tempfile::NamedTempFile::new().unwrap();
-        let text = serde_json::to_string(&KeyFile::from_keypair(keypair)).unwrap();
-        file.write_all(text.as_bytes()).unwrap();
+        file.write_all(files::key_file_json(keypair).as_bytes())
+            .unwrap();
         file
     }
 

@@ -3,11 +3,14 @@
 //! the stored state against the replayed one, and the supply invariant
 //! `total_supply == genesis_supply + Σ minted == Σ balances`.
 
+use std::path::{Path, PathBuf};
+
 use serde::Serialize;
 
+use crate::files::{self, FileError};
 use crate::store::{Store, StoreError};
 use bwchain_core::consensus::verify_block_with;
-use bwchain_core::genesis::ChainSpec;
+use bwchain_core::genesis::{ChainSpec, GenesisError};
 use bwchain_core::primitives::batch::BatchVerifier;
 use bwchain_core::primitives::Hash;
 use bwchain_core::state::{StateValue, StateView};
@@ -51,6 +54,76 @@ pub enum AuditError {
     StateMismatch(String),
     #[error("supply invariant broken: {0}")]
     Supply(String),
+}
+
+/// Why the chain in a data directory could not be audited, or failed its
+/// audit. Each variant's source says what was found.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditDirError {
+    #[error("no data directory at {}", path.display())]
+    NoDataDir { path: PathBuf },
+    #[error(transparent)]
+    GenesisFile(FileError),
+    #[error(transparent)]
+    Existing(StoreError),
+    #[error("the data directory holds no genesis; pass --genesis")]
+    NoGenesis,
+    #[error(transparent)]
+    Genesis(GenesisError),
+    #[error("cannot open {}", path.display())]
+    Open {
+        path: PathBuf,
+        #[source]
+        error: StoreError,
+    },
+    #[error("audit FAILED")]
+    Failed(#[source] AuditError),
+}
+
+/// Audits the chain of a stopped node in `data_dir`, against the genesis in
+/// `genesis_file`, or else the genesis stored in the directory.
+pub fn audit_dir(
+    data_dir: &Path,
+    genesis_file: Option<&Path>,
+) -> Result<AuditReport, AuditDirError> {
+    if !data_dir.is_dir() {
+        return Err(AuditDirError::NoDataDir {
+            path: data_dir.to_owned(),
+        });
+    }
+    let open_error = |error| AuditDirError::Open {
+        path: data_dir.to_owned(),
+        error,
+    };
+    // One handle for the whole audit: sled locks the directory, and lets go
+    // of the lock a little after its last handle is dropped.
+    let (store, spec) = match genesis_file {
+        Some(path) => {
+            let genesis = files::read_genesis(path).map_err(AuditDirError::GenesisFile)?;
+            let spec = ChainSpec::new(genesis).map_err(AuditDirError::Genesis)?;
+            (Store::open(data_dir, &spec).map_err(open_error)?, spec)
+        }
+        None => {
+            let store = Store::open_existing(data_dir).map_err(AuditDirError::Existing)?;
+            let genesis = store
+                .stored_genesis()
+                .map_err(AuditDirError::Existing)?
+                .ok_or(AuditDirError::NoGenesis)?;
+            let spec = ChainSpec::new(genesis).map_err(AuditDirError::Genesis)?;
+            // What `Store::open` checks: the stored chain starts at this genesis.
+            match store.block_hash_at(0).map_err(open_error)? {
+                Some(found) if found != spec.genesis_hash() => {
+                    return Err(open_error(StoreError::WrongChain {
+                        expected: spec.genesis_hash(),
+                        found,
+                    }));
+                }
+                _ => {}
+            }
+            (store, spec)
+        }
+    };
+    audit(&store, &spec).map_err(AuditDirError::Failed)
 }
 
 /// Replays the chain in `store` from the genesis of `spec`.
@@ -253,6 +326,44 @@ mod tests {
         assert_eq!(report.total_supply, report.genesis_supply + report.minted);
         assert_eq!(report.sum_of_balances, report.total_supply);
         assert_eq!(report.sessions, 1);
+    }
+
+    /// Retries `open` while sled still holds the lock of a dropped handle.
+    fn after_release<T>(
+        mut open: impl FnMut() -> Result<T, AuditDirError>,
+    ) -> Result<T, AuditDirError> {
+        for _ in 0..100 {
+            match open() {
+                Err(err) if format!("{err:?}").contains("could not acquire lock") => {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                result => return result,
+            }
+        }
+        open()
+    }
+
+    #[test]
+    fn audit_dir_uses_the_stored_genesis_or_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, spec) = chain_with_blocks(dir.path());
+        drop(store);
+        let report = after_release(|| audit_dir(dir.path(), None)).unwrap();
+        assert_eq!(report.height, 3);
+        assert_eq!(report.genesis_hash, spec.genesis_hash());
+
+        let dev_genesis = dir.path().join("dev.json");
+        std::fs::write(
+            &dev_genesis,
+            serde_json::to_string(&bwchain_core::genesis::presets::dev()).unwrap(),
+        )
+        .unwrap();
+        let err = after_release(|| audit_dir(dir.path(), Some(&dev_genesis))).unwrap_err();
+        assert!(matches!(err, AuditDirError::Open { .. }), "{err}");
+
+        let missing = dir.path().join("missing");
+        let err = audit_dir(&missing, None).unwrap_err().to_string();
+        assert!(err.starts_with("no data directory at "), "{err}");
     }
 
     #[test]

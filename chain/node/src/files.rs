@@ -28,6 +28,16 @@ pub enum FileError {
     Key { path: PathBuf, error: KeyFileError },
     #[error("{} already exists; pass --force to overwrite it", path.display())]
     Exists { path: PathBuf },
+    #[error("cannot create key file {}: {error}", path.display())]
+    Create {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("cannot set mode 0600 on {}: {error}", path.display())]
+    Mode {
+        path: PathBuf,
+        error: std::io::Error,
+    },
     #[error("cannot write key file {}: {error}", path.display())]
     Write {
         path: PathBuf,
@@ -66,10 +76,6 @@ pub fn read_key_file(path: &Path) -> Result<Keypair, FileError> {
 /// existing file unless `overwrite`.
 pub fn write_key_file(path: &Path, keypair: &Keypair, overwrite: bool) -> Result<(), FileError> {
     let contents = key_file_json(keypair);
-    let write_error = |error| FileError::Write {
-        path: path.to_owned(),
-        error,
-    };
     let mut options = OpenOptions::new();
     options.write(true).mode(KEY_FILE_MODE);
     if overwrite {
@@ -83,17 +89,26 @@ pub fn write_key_file(path: &Path, keypair: &Keypair, overwrite: bool) -> Result
                 path: path.to_owned(),
             }
         } else {
-            write_error(err)
+            FileError::Create {
+                path: path.to_owned(),
+                error: err,
+            }
         }
     })?;
     // `mode` only applies to a new file; an overwritten one keeps its old
     // mode, so tighten it before the secret goes in.
     file.set_permissions(Permissions::from_mode(KEY_FILE_MODE))
-        .map_err(write_error)?;
+        .map_err(|error| FileError::Mode {
+            path: path.to_owned(),
+            error,
+        })?;
     file.write_all(contents.as_bytes())
         .and_then(|()| file.write_all(b"\n"))
         .and_then(|()| file.sync_all())
-        .map_err(write_error)
+        .map_err(|error| FileError::Write {
+            path: path.to_owned(),
+            error,
+        })
 }
 
 /// The key file JSON of `keypair`, pretty-printed.

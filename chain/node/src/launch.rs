@@ -1,6 +1,7 @@
 //! Starting a node: the one place where the store, the chain service, the
 //! peer network, the HTTP API and the timers are wired together. `bwchain
-//! node` and `bwchain bench` both start nodes through [`start`].
+//! node` runs one through [`run_until_signal`], `bwchain bench` starts one
+//! through [`start`].
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -52,6 +53,17 @@ pub enum LaunchError {
         address: String,
         error: std::io::Error,
     },
+}
+
+/// Why a node run by [`run_until_signal`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("cannot start the async runtime")]
+    Runtime(#[source] std::io::Error),
+    #[error(transparent)]
+    Launch(Box<LaunchError>),
+    #[error(transparent)]
+    Serve(std::io::Error),
 }
 
 /// A started node: its API and peer addresses, and its tasks.
@@ -151,6 +163,64 @@ impl RunningNode {
             Ok(result) => result,
             Err(join_error) => Err(std::io::Error::other(join_error)),
         }
+    }
+}
+
+/// Starts a node on a new multi-threaded runtime, calls `started` with it
+/// (to show where it listens), and serves until SIGINT or SIGTERM, then
+/// stops it.
+pub fn run_until_signal(
+    config: LaunchConfig,
+    started: impl FnOnce(&RunningNode),
+) -> Result<(), RunError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(RunError::Runtime)?;
+    runtime.block_on(async move {
+        let running = start(config)
+            .await
+            .map_err(|error| RunError::Launch(Box::new(error)))?;
+        started(&running);
+        running
+            .run_until(shutdown_signal())
+            .await
+            .map_err(RunError::Serve)
+    })
+}
+
+/// A new data directory for a node whose chain need not outlive the run
+/// (`bwchain node --dev`). It is kept after exit, so the chain can be
+/// inspected or resumed.
+pub fn temporary_data_dir() -> std::io::Result<PathBuf> {
+    Ok(tempfile::Builder::new()
+        .prefix("bwchain-dev-")
+        .tempdir()?
+        .keep())
+}
+
+/// Completes at the first SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(err) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %err, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = terminate => {}
     }
 }
 

@@ -14,12 +14,17 @@
 //! - [`files`]: genesis and key files on disk, and new random keys.
 //! - [`launch`]: wires store, chain service, network and HTTP API together:
 //!   the one place a node is started.
+//! - [`testnet`]: writes the keys, genesis and start/stop scripts of a
+//!   loopback test network (`bwchain testnet`).
+//! - [`bench`]: measures included receipts per second on a real node
+//!   against this machine's raw limits (`bwchain bench`).
 //!
 //! [`sim`] (feature `testkit`) runs many nodes on one seeded, simulated clock
 //! and network, for tests; `rpc::fake` (same feature) serves the HTTP API
 //! from a scripted in-memory chain, for clients' tests.
 
 pub mod audit;
+pub mod bench;
 pub mod chain;
 pub mod clock;
 pub mod files;
@@ -29,3 +34,4 @@ pub mod rpc;
 #[cfg(feature = "testkit")]
 pub mod sim;
 pub mod store;
+pub mod testnet;

@@ -2,10 +2,6 @@
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Context};
-use bwchain_core::genesis::{ChainSpec, Genesis};
-use bwchain_node::store::Store;
-
 /// Re-execute the stored chain of a stopped node from genesis: every block,
 /// signature and state root, the stored state, and the supply invariant
 /// (total_supply == genesis supply + minted == sum of balances).
@@ -23,26 +19,7 @@ pub struct AuditArgs {
 }
 
 pub fn run(args: AuditArgs) -> anyhow::Result<()> {
-    if !args.data.is_dir() {
-        bail!("no data directory at {}", args.data.display());
-    }
-    let stored_genesis = |store: &Store| -> anyhow::Result<Genesis> {
-        store
-            .stored_genesis()?
-            .context("the data directory holds no genesis; pass --genesis")
-    };
-    let genesis = match &args.genesis {
-        Some(path) => bwchain_node::files::read_genesis(path)?,
-        None => {
-            let store = Store::open_existing(&args.data)?;
-            stored_genesis(&store)?
-            // Dropped here: sled allows one open handle per directory.
-        }
-    };
-    let spec = ChainSpec::new(genesis)?;
-    let store = Store::open(&args.data, &spec)
-        .with_context(|| format!("cannot open {}", args.data.display()))?;
-    let report = bwchain_node::audit::audit(&store, &spec).context("audit FAILED")?;
+    let report = bwchain_node::audit::audit_dir(&args.data, args.genesis.as_deref())?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

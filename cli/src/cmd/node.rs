@@ -66,11 +66,9 @@ pub fn run(args: NodeArgs) -> anyhow::Result<()> {
     };
     let data_dir = match (&args.data, args.dev) {
         (Some(dir), _) => dir.clone(),
-        (None, true) => tempfile::Builder::new()
-            .prefix("bwchain-dev-")
-            .tempdir()
-            .context("cannot create a temporary data dir")?
-            .keep(),
+        (None, true) => {
+            launch::temporary_data_dir().context("cannot create a temporary data dir")?
+        }
         (None, false) => bail!("--data DIR is required (or use --dev for a temporary one)"),
     };
     let config = LaunchConfig {
@@ -86,13 +84,7 @@ pub fn run(args: NodeArgs) -> anyhow::Result<()> {
         peers: args.peers.clone(),
         max_peers: args.max_peers,
     };
-
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    runtime.block_on(async move {
-        let running = launch::start(config).await?;
+    launch::run_until_signal(config, |running| {
         let node = &running.node;
         let status = node.status();
         tracing::info!(
@@ -110,32 +102,7 @@ pub fn run(args: NodeArgs) -> anyhow::Result<()> {
             None => println!("p2p: off"),
         }
         println!("data: {}", data_dir.display());
-        running.run_until(shutdown_signal()).await?;
-        tracing::info!(data = %data_dir.display(), "stopped; restart with the same --data to resume");
-        Ok(())
-    })
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(err) = tokio::signal::ctrl_c().await {
-            tracing::error!(error = %err, "cannot listen for Ctrl-C");
-            std::future::pending::<()>().await;
-        }
-    };
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(err) => {
-                tracing::error!(error = %err, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = terminate => {}
-    }
+    })?;
+    tracing::info!(data = %data_dir.display(), "stopped; restart with the same --data to resume");
+    Ok(())
 }
