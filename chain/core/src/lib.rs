@@ -15,8 +15,12 @@
 //! - [`execute`]: the state transition: claims, capacity budgets, transfers,
 //!   device registry, nonces and per-block minting.
 //! - [`consensus`]: slots, proposers, block validity and building, fork
-//!   choice, finality, equivocation detection and the tree of blocks that
+//!   choice by length, equivocation detection and the tree of blocks that
 //!   are not (yet) on the chosen chain.
+//! - [`finality`]: finality by FFG votes: vote bytes, certificates,
+//!   slashable pairs, the tally, the voter, fork choice with the highest
+//!   justified checkpoint, and finality proofs with their light-client
+//!   check.
 //! - [`mempool`]: pending transactions, ordered by nonce per sender.
 //! - [`protocol`]: peer messages and their framing.
 //!

@@ -261,17 +261,6 @@ impl Store {
         })
     }
 
-    /// Drops the undo data of blocks that became final. Not flushed: losing
-    /// this in a crash only leaves garbage behind.
-    pub(crate) fn forget_undo(&self, block_hashes: &[Hash]) -> Result<(), StoreError> {
-        let mut batch = sled::Batch::default();
-        for hash in block_hashes {
-            batch.remove(key(UNDO, &hash.0));
-        }
-        self.db.apply_batch(batch)?;
-        Ok(())
-    }
-
     /// Moves the chosen chain: reverts the top blocks in `update.reverted`,
     /// adds `update.added` in order and writes the resulting state, all in
     /// one atomic batch, flushed before returning. A crash leaves either the

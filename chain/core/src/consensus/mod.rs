@@ -4,23 +4,24 @@
 //! - here: slots and proposers;
 //! - [`validity`]: header checks and full block verification;
 //! - [`building`]: building the block a proposer signs;
-//! - [`fork_choice`]: which of two chain tips is better;
-//! - [`finality`]: when a block becomes final;
+//! - [`fork_choice`]: which of two chain tips is better by length (the
+//!   rule within the chains that hold the highest justified checkpoint;
+//!   see `finality::fork_choice`);
 //! - [`equivocation`]: two signed headers for one slot, kept as evidence;
 //! - [`blocktree`]: blocks not (yet) on the chosen chain: side branches,
 //!   orphans waiting for their parent, blocks from the future, invalid ones.
+//!
+//! Finality is in [`crate::finality`].
 
 pub mod blocktree;
 pub mod building;
 pub mod equivocation;
-pub mod finality;
 pub mod fork_choice;
 pub mod validity;
 
 pub use blocktree::{BlockTree, TreeLimits};
 pub use building::{build_block, BuiltBlock};
 pub use equivocation::{Evidence, SeenSlots};
-pub use finality::{finality_threshold, find_finalized, newly_finalized};
 pub use fork_choice::better;
 pub use validity::{check_header, check_header_alone, verify_block, verify_block_with, BlockError};
 
@@ -58,35 +59,6 @@ mod tests {
         (0..n)
             .map(|i| Keypair::dev(&format!("authority-{i}")).account())
             .collect()
-    }
-
-    #[test]
-    fn finality_threshold_table() {
-        // n: 1..=7 -> floor(2n/3) + 1
-        let table = [(1, 1), (2, 2), (3, 3), (4, 3), (5, 4), (6, 5), (7, 5)];
-        for (n, expected) in table {
-            assert_eq!(finality_threshold(n), expected, "n = {n}");
-        }
-    }
-
-    #[test]
-    fn finality_counts_distinct_proposers_from_the_head() {
-        let a = accounts(4);
-        // threshold for 4 authorities is 3.
-        type Case = (Vec<(u64, Account)>, Option<u64>);
-        let cases: Vec<Case> = vec![
-            (vec![], None),
-            (vec![(1, a[0]), (2, a[1])], None),
-            (vec![(1, a[0]), (2, a[1]), (3, a[2])], Some(1)),
-            (vec![(1, a[0]), (2, a[1]), (3, a[2]), (4, a[3])], Some(2)),
-            // Repeated proposers do not count twice.
-            (vec![(1, a[0]), (2, a[1]), (3, a[1]), (4, a[1])], None),
-            (vec![(1, a[0]), (2, a[1]), (3, a[2]), (4, a[2])], Some(1)),
-        ];
-        for (blocks, expected) in cases {
-            assert_eq!(newly_finalized(&blocks, 4), expected, "{blocks:?}");
-        }
-        assert_eq!(newly_finalized(&[(5, a[0])], 1), Some(5));
     }
 
     #[test]

@@ -23,26 +23,17 @@ impl Node {
         if chain.votes.is_some() {
             return self.sync_finality(chain);
         }
-        let finalized = finalized_for(self.spec(), self.store(), &chain.head, &chain.finalized)?;
-        if finalized.height > chain.finalized.height {
-            if self.keep_undo() {
-                let mut final_now = Vec::new();
-                for height in chain.finalized.height + 1..=finalized.height {
-                    final_now.extend(self.store().block_hash_at(height)?);
-                }
-                self.store().forget_undo(&final_now)?;
-            }
-            chain.seen_slots.forget_before(finalized.slot);
-            chain.tree.prune_side(finalized.height);
-            chain.finalized = finalized;
-        }
+        // One authority: every block is final when committed.
+        chain.seen_slots.forget_before(chain.head.slot);
+        chain.tree.prune_side(chain.head.height);
+        chain.finalized = chain.head.clone();
         Ok(())
     }
 
     /// With one authority every block is final when committed, so no block
     /// ever needs undoing.
     pub(super) fn keep_undo(&self) -> bool {
-        consensus::finality_threshold(self.spec().genesis.authorities.len()) > 1
+        self.spec().genesis.authorities.len() > 1
     }
 
     /// Remembers who signed what for each slot; a second distinct header
@@ -58,29 +49,5 @@ impl Node {
             self.store().put_evidence(&evidence)?;
         }
         Ok(())
-    }
-}
-
-/// The finalized block given the head and the last known finalized block.
-pub(super) fn finalized_for(
-    spec: &ChainSpec,
-    store: &Store,
-    head: &SealedHeader,
-    previous: &SealedHeader,
-) -> Result<SealedHeader, StoreError> {
-    let block_at = |height: u64| {
-        store
-            .block_at(height)?
-            .ok_or_else(|| StoreError::Corrupt(format!("no block at height {height}")))
-    };
-    let newly = consensus::find_finalized(
-        spec.genesis.authorities.len(),
-        head.height,
-        previous.height,
-        |height| block_at(height).map(|stored| stored.block.header.proposer),
-    )?;
-    match newly {
-        Some(height) => Ok(SealedHeader::new(block_at(height)?.block.header)),
-        None => Ok(previous.clone()),
     }
 }
