@@ -619,6 +619,20 @@ mod tests {
     use bwchain_core::consensus::build_block;
     use bwchain_core::primitives::signing::Keypair;
 
+    /// Opens the store again right after a handle was dropped: sled's
+    /// background flusher may hold the directory lock a moment longer.
+    fn reopen(path: &Path, spec: &ChainSpec) -> Result<Store, StoreError> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            match Store::open(path, spec) {
+                Err(StoreError::Open { .. }) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                result => return result,
+            }
+        }
+    }
+
     #[test]
     fn commit_reopen_and_wrong_chain() {
         let dir = tempfile::tempdir().unwrap();
@@ -648,7 +662,7 @@ mod tests {
                 .unwrap();
             assert_eq!(store.head().unwrap().height, 1);
         }
-        let store = Store::open(dir.path(), &spec).unwrap();
+        let store = reopen(dir.path(), &spec).unwrap();
         let head = store.head().unwrap();
         assert_eq!(head.height, 1);
         assert_eq!(store.accumulator().unwrap().root(), head.state_root);
@@ -661,7 +675,7 @@ mod tests {
         other.chain_id = "other".into();
         let other = ChainSpec::new(other).unwrap();
         assert!(matches!(
-            Store::open(dir.path(), &other),
+            reopen(dir.path(), &other),
             Err(StoreError::WrongChain { .. })
         ));
     }
