@@ -206,6 +206,10 @@ pub struct Sim {
     crashed_with_vote: Option<SignedVote>,
     /// Authorities allowed to appear in evidence (test-made equivocators).
     byzantine: BTreeSet<Account>,
+    /// A node whose own votes are withheld and released late, to half of
+    /// the others (`set_bouncer`).
+    bouncer: Option<usize>,
+    withheld: Vec<SignedVote>,
 }
 
 fn link(a: usize, b: usize) -> (usize, usize) {
@@ -255,6 +259,8 @@ impl Sim {
             crash_on_own_vote: None,
             crashed_with_vote: None,
             byzantine: BTreeSet::new(),
+            bouncer: None,
+            withheld: Vec::new(),
         };
         for index in 0..config.authorities {
             sim.push_node(Some(Keypair::dev(&authority_name(index))));
@@ -381,6 +387,28 @@ impl Sim {
         self.enqueue(from, to, message);
     }
 
+    /// Makes node `index` a "bouncer": its own votes are withheld and
+    /// released after the middle of the slot, to the lower half of the
+    /// other nodes only.
+    pub fn set_bouncer(&mut self, index: usize) {
+        self.bouncer = Some(index);
+    }
+
+    fn release_withheld_votes(&mut self) {
+        let Some(bouncer) = self.bouncer else { return };
+        let into_slot = (self.now_ms - GENESIS_TIME_MS) % BLOCK_TIME_MS;
+        if self.withheld.is_empty() || into_slot < BLOCK_TIME_MS / 2 + 2 * STEP_MS {
+            return;
+        }
+        let others: Vec<usize> = (0..self.nodes.len()).filter(|i| *i != bouncer).collect();
+        let half = &others[..others.len() / 2];
+        for vote in std::mem::take(&mut self.withheld) {
+            for to in half {
+                self.enqueue(bouncer, *to, Message::Vote(vote));
+            }
+        }
+    }
+
     /// Lets `authority` appear in evidence (a test-made equivocator).
     pub fn mark_byzantine(&mut self, authority: Account) {
         self.byzantine.insert(authority);
@@ -472,6 +500,19 @@ impl Sim {
             let Ok(outbound) = running.outbound.try_recv() else {
                 return;
             };
+            if self.bouncer == Some(from) {
+                let own = self.nodes[from].keypair.as_ref().map(Keypair::account);
+                if let Outbound::Broadcast {
+                    message: Message::Vote(vote),
+                    ..
+                } = &outbound
+                {
+                    if Some(vote.authority) == own {
+                        self.withheld.push(*vote);
+                        continue;
+                    }
+                }
+            }
             if self.crash_on_own_vote == Some(from) {
                 let own = self.nodes[from].keypair.as_ref().map(Keypair::account);
                 let signed = match &outbound {
@@ -586,6 +627,7 @@ impl Sim {
             node.tick(self.now_ms);
             self.drain(index);
         }
+        self.release_withheld_votes();
         self.check_finality();
     }
 

@@ -299,3 +299,32 @@ fn finality_catches_up_after_a_heal() {
         run_and_check_lag(&mut sim, 5, "after");
     }
 }
+
+/// A "bouncing" authority withholds its votes and releases them after the
+/// middle of each slot to half of the nodes, every slot. Since followers
+/// copy the proposer's vote, which is fixed when it is sent, finality still
+/// advances at least once every 2n slots.
+#[test]
+fn a_vote_withholding_bouncer_does_not_stop_finality() {
+    let n = 4u64;
+    let mut sim = Sim::new(SimConfig::new(n as usize, 11));
+    sim.set_bouncer(3);
+    sim.run_slots(4);
+    let mut last_advance = sim.now_ms();
+    let mut finalized = sim.highest_finalized();
+    for _ in 0..8 * n {
+        sim.run_slots(1);
+        let now = sim.highest_finalized();
+        if now > finalized {
+            finalized = now;
+            last_advance = sim.now_ms();
+        }
+        assert!(
+            sim.now_ms() - last_advance <= 2 * n * BLOCK_TIME_MS,
+            "finality stalled for more than 2n slots at {} (finalized {finalized})",
+            sim.now_ms()
+        );
+    }
+    assert!(finalized >= 8 * n / 2, "finalized only {finalized}");
+    sim.assert_no_honest_evidence();
+}
