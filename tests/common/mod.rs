@@ -345,3 +345,114 @@ pub fn http(url: &str, body: Option<&str>) -> (u16, Value) {
         .unwrap_or_default();
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
+
+/// A light client written from FINALITY.md §1.1 and §1.6 alone (not through
+/// the node's code): checks `GET /blocks/{height}/justification` trusting
+/// only the genesis hash and the authority list. Returns the finalized
+/// checkpoint's slot.
+pub fn check_justification(
+    answer: &Value,
+    genesis_hash: &[u8; 32],
+    authorities: &[[u8; 32]],
+    height: u64,
+) -> u64 {
+    use sha2::{Digest, Sha256};
+
+    let hex32 = |value: &Value| -> [u8; 32] {
+        let mut out = [0u8; 32];
+        hex::decode_to_slice(value.as_str().expect("hex"), &mut out).expect("32 hex bytes");
+        out
+    };
+    let u64_of = |value: &Value| value.as_u64().expect("an integer");
+    let checkpoint_bytes = |checkpoint: &Value| {
+        let mut out = Vec::new();
+        out.extend_from_slice(&u64_of(&checkpoint["slot"]).to_le_bytes());
+        out.extend_from_slice(&u64_of(&checkpoint["height"]).to_le_bytes());
+        out.extend_from_slice(&hex32(&checkpoint["hash"]));
+        out
+    };
+    let quorum = 2 * authorities.len() / 3 + 1;
+    let check_certificate = |certificate: &Value| {
+        let mut message = b"bwchain/vote/v1".to_vec();
+        message.extend_from_slice(genesis_hash);
+        message.extend(checkpoint_bytes(&certificate["source"]));
+        message.extend(checkpoint_bytes(&certificate["target"]));
+        assert_eq!(message.len(), 143);
+        let signers = certificate["signatures"].as_array().expect("signatures");
+        let mut seen = Vec::new();
+        for signer in signers {
+            let authority = hex32(&signer["authority"]);
+            assert!(authorities.contains(&authority), "a genesis authority");
+            assert!(!seen.contains(&authority), "distinct signers");
+            seen.push(authority);
+            let mut signature = [0u8; 64];
+            hex::decode_to_slice(signer["signature"].as_str().unwrap(), &mut signature).unwrap();
+            let key = ed25519_dalek::VerifyingKey::from_bytes(&authority).expect("a key");
+            key.verify_strict(&message, &ed25519_dalek::Signature::from_bytes(&signature))
+                .expect("a valid vote signature");
+        }
+        assert!(
+            seen.len() >= quorum,
+            "{} signers, {quorum} needed",
+            seen.len()
+        );
+    };
+    assert_eq!(u64_of(&answer["height"]), height);
+    let finalized = &answer["finalized"];
+    let link = &answer["link"];
+    assert_eq!(
+        &link["source"], finalized,
+        "the link starts at the finalized checkpoint"
+    );
+    check_certificate(link);
+    let intermediates = answer["intermediates"].as_array().expect("intermediates");
+    let a_slot = u64_of(&finalized["slot"]);
+    for (i, certificate) in intermediates.iter().enumerate() {
+        check_certificate(certificate);
+        assert_eq!(
+            u64_of(&certificate["target"]["slot"]),
+            a_slot + 1 + i as u64
+        );
+    }
+    assert_eq!(
+        u64_of(&link["target"]["slot"]),
+        a_slot + 1 + intermediates.len() as u64
+    );
+    // The headers, hashes recomputed, chain from the block to C.
+    let headers = answer["headers"].as_array().expect("headers");
+    let mut previous: Option<[u8; 32]> = None;
+    let mut hashes = Vec::new();
+    for header in headers {
+        let mut bytes = b"bwchain/block/v1".to_vec();
+        for field in ["height", "slot", "timestamp_ms"] {
+            bytes.extend_from_slice(&u64_of(&header[field]).to_le_bytes());
+        }
+        for field in ["parent", "proposer", "tx_root", "state_root"] {
+            bytes.extend_from_slice(&hex32(&header[field]));
+        }
+        let hash: [u8; 32] = Sha256::digest(&bytes).into();
+        assert_eq!(hash, hex32(&header["hash"]), "header hash");
+        if let Some(previous) = previous {
+            assert_eq!(hex32(&header["parent"]), previous, "parent to child");
+        }
+        previous = Some(hash);
+        hashes.push(hash);
+    }
+    assert_eq!(
+        hashes.first(),
+        Some(&hex32(&answer["hash"])),
+        "starts at the block"
+    );
+    assert_eq!(
+        hashes.last(),
+        Some(&hex32(&link["target"]["hash"])),
+        "ends at C"
+    );
+    for checkpoint in std::iter::once(finalized).chain(intermediates.iter().map(|c| &c["target"])) {
+        assert!(
+            hashes.contains(&hex32(&checkpoint["hash"])),
+            "checkpoint on the chain"
+        );
+    }
+    a_slot
+}
