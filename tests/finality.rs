@@ -1089,18 +1089,13 @@ fn partitions_that_change_before_healing_keep_finality_consistent() {
 }
 
 // ---------------------------------------------------------------------------
-// A transport bug found while writing test 4 (a reproduction, ignored).
+// A transport bug found while writing test 4, now fixed.
 
 /// A configured peer that resets a connection (as a process killed with
 /// unread data in its socket does, or a middlebox cutting a link) is back a
-/// second later: the dialer should reconnect within its backoff. The node
-/// treats the reset (`read failed: Connection reset by peer`,
-/// `PeerFault::Read` in chain/node/src/net/mod.rs) as misbehaviour and bans
-/// the peer's address for `BAN_DURATION` (60 s), so it stays away for a
-/// minute. Off loopback the ban is keyed by the IP alone, so the restarted
-/// peer's own inbound connections would be refused too.
+/// second later: the dialer reconnects within its backoff. (It used to
+/// treat the reset as misbehaviour and ban the address for 60 s.)
 #[test]
-#[ignore = "node bug: a connection reset by a peer is treated as misbehaviour and bans the peer's address for 60 s (PeerFault::Read in chain/node/src/net/mod.rs)"]
 fn a_peer_that_resets_a_connection_is_not_banned() {
     let chain = TestChain::new();
     let _logs = KeepLogs(&chain, "a_peer_that_resets_a_connection_is_not_banned");

@@ -108,6 +108,16 @@ impl Network {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// After a connection ended in `reason`: bans the peer's address for a
+    /// protocol violation, and only logs a network failure.
+    fn drop_peer(&self, key: &str, reason: &PeerFault) {
+        if reason.is_misbehaviour() {
+            self.ban(key, reason);
+        } else {
+            tracing::info!(peer = key, reason = %reason, "connection to peer failed (not a ban)");
+        }
+    }
+
     fn ban(&self, key: &str, reason: &PeerFault) {
         tracing::warn!(
             peer = key,
@@ -136,6 +146,15 @@ pub enum PeerFault {
     OtherChain { expected: Hash, found: Hash },
     #[error(transparent)]
     Misbehaved(#[from] Misbehavior),
+}
+
+impl PeerFault {
+    /// Whether the fault is the peer's doing (a protocol violation) rather
+    /// than the network's: only that earns a ban. A reset connection or a
+    /// slow handshake is a blip, and the peer is simply redialed.
+    pub fn is_misbehaviour(&self) -> bool {
+        !matches!(self, PeerFault::Read(_) | PeerFault::HandshakeTimeout)
+    }
 }
 
 /// Runs the transport until `stop` turns true.
@@ -260,7 +279,7 @@ async fn accept_loop(network: Network, listener: TcpListener, mut stop: watch::R
             if let Err(reason) =
                 connection(network.clone(), stream, address, key.clone(), inbound).await
             {
-                network.ban(&key, &reason);
+                network.drop_peer(&key, &reason);
             }
         });
     }
@@ -281,7 +300,7 @@ async fn dial_loop(network: Network, address: String, mut stop: watch::Receiver<
                     if let Err(reason) =
                         connection(network.clone(), stream, remote, key.clone(), outbound).await
                     {
-                        network.ban(&key, &reason);
+                        network.drop_peer(&key, &reason);
                     }
                 }
             }
@@ -467,8 +486,11 @@ async fn connection(
     writer_task.abort();
     match &result {
         Ok(()) => tracing::info!(peer = %peer_label, "peer disconnected"),
-        Err(reason) => {
+        Err(reason) if reason.is_misbehaviour() => {
             tracing::warn!(peer = %peer_label, key = %ban_key, reason = %reason, "peer misbehaved")
+        }
+        Err(reason) => {
+            tracing::info!(peer = %peer_label, reason = %reason, "peer disconnected")
         }
     }
     result
