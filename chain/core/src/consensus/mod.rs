@@ -11,7 +11,7 @@
 //! - [`blocktree`]: blocks not (yet) on the chosen chain: side branches,
 //!   orphans waiting for their parent, blocks from the future, invalid ones.
 //!
-//! Finality is in [`crate::finality`].
+//! Finality (by votes) is the `finality` module, above this one.
 
 pub mod blocktree;
 pub mod building;

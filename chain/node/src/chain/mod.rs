@@ -16,6 +16,10 @@
 //! - `import`: peers' blocks: extend, keep in the block tree, or switch;
 //! - `reorg`: switching to a better branch;
 //! - `head`: bookkeeping when the head moves (mempool, finality, evidence);
+//! - `votes`: finality votes: intake, relay, held votes, the voter's inputs,
+//!   certificates and proofs from peers;
+//! - `finality`: what the tally's changes mean (fork choice with the
+//!   highest justified checkpoint, the finalized block and its proof);
 //! - `sync`: peers' heads, block requests and answers, periodic work;
 //! - `queries`: status and other read-only answers;
 //! - `metrics`: counters for `GET /metrics`;
@@ -24,6 +28,7 @@
 
 mod admission;
 mod errors;
+mod finality;
 mod head;
 mod import;
 mod metrics;
