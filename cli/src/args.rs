@@ -22,9 +22,29 @@ pub const DEV_KEY_PREFIX: &str = "dev:";
 /// The node to talk to.
 #[derive(Debug, Clone, clap::Args)]
 pub struct RpcArgs {
-    /// URL of the node's HTTP API.
-    #[arg(long, value_name = "URL", env = "BWCHAIN_RPC", hide_env_values = true, default_value = DEFAULT_RPC)]
+    /// URL of the node's HTTP API (`http://HOST:PORT`, or just `HOST:PORT`).
+    #[arg(long, value_name = "URL", env = "BWCHAIN_RPC", hide_env_values = true, default_value = DEFAULT_RPC, value_parser = parse_rpc_url)]
     pub rpc: String,
+}
+
+/// A node URL given as `http://HOST:PORT` or as `HOST:PORT` (as `bwchain
+/// node --rpc` takes it).
+pub fn parse_rpc_url(text: &str) -> Result<String, String> {
+    let text = text.trim_end_matches('/');
+    if let Some(rest) = text.strip_prefix("https://") {
+        return Err(format!(
+            "https is not served by the node: use http://{rest} (expected http://HOST:PORT or HOST:PORT)"
+        ));
+    }
+    let address = text.strip_prefix("http://").unwrap_or(text);
+    match address.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() && !address.contains('/') => {
+            Ok(format!("http://{address}"))
+        }
+        _ => Err(format!(
+            "{text:?} is not a node address: expected http://HOST:PORT or HOST:PORT, e.g. http://127.0.0.1:8700"
+        )),
+    }
 }
 
 impl RpcArgs {
@@ -91,6 +111,35 @@ fn dev_key(name: &str) -> Result<Keypair, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rpc_urls_in_both_forms() {
+        assert_eq!(
+            parse_rpc_url("127.0.0.1:8700").unwrap(),
+            "http://127.0.0.1:8700"
+        );
+        assert_eq!(
+            parse_rpc_url("http://127.0.0.1:8700/").unwrap(),
+            "http://127.0.0.1:8700"
+        );
+        assert_eq!(parse_rpc_url("http://node:1").unwrap(), "http://node:1");
+        for bad in [
+            "8700",
+            "http://",
+            "localhost",
+            "127.0.0.1:port",
+            "http://a:1/x",
+        ] {
+            let err = parse_rpc_url(bad).unwrap_err();
+            assert!(
+                err.contains("expected http://HOST:PORT or HOST:PORT"),
+                "{bad}: {err}"
+            );
+        }
+        assert!(parse_rpc_url("https://a:1")
+            .unwrap_err()
+            .contains("http://a:1"));
+    }
     use bwchain_core::primitives::signing::KeyFile;
     use std::io::Write;
 

@@ -60,14 +60,39 @@ enum Command {
 
 fn main() -> ExitCode {
     init_tracing();
+    quiet_on_closed_pipe();
     let cli = Cli::parse();
-    match run(cli.command) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
+    match std::panic::catch_unwind(|| run(cli.command)) {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(err)) => {
             eprintln!("error: {err:#}");
             ExitCode::FAILURE
         }
+        // `bwchain status | head -1`: the reader left; that is not an error.
+        Err(panic) if is_closed_pipe(panic.as_ref()) => ExitCode::SUCCESS,
+        Err(panic) => std::panic::resume_unwind(panic),
     }
+}
+
+/// `println!` panics when stdout is a pipe whose reader has gone (EPIPE).
+fn is_closed_pipe(panic: &(dyn std::any::Any + Send)) -> bool {
+    let message = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or_default();
+    message.contains("failed printing to stdout") && message.contains("Broken pipe")
+}
+
+/// Keeps the panic message of a closed stdout pipe off stderr; every other
+/// panic is reported as usual.
+fn quiet_on_closed_pipe() {
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !is_closed_pipe(info.payload()) {
+            report(info);
+        }
+    }));
 }
 
 fn run(command: Command) -> anyhow::Result<()> {

@@ -164,3 +164,57 @@ fn every_command_has_help() {
         assert!(stdout(&output).contains("Usage: bwchain"), "{args:?}");
     }
 }
+
+/// `bwchain … | head -1`: a reader that leaves early is not an error.
+#[test]
+fn a_closed_stdout_pipe_exits_quietly_with_success() {
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_bwchain"))
+        .args(["keygen", "--dev", "alice"])
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run bwchain");
+    // Close the read end before the child writes anything.
+    drop(child.stdout.take());
+    let output = child.wait_with_output().expect("wait for bwchain");
+    assert!(output.status.success(), "exit status {:?}", output.status);
+    assert_eq!(stderr(&output), "", "no panic message");
+}
+
+#[test]
+fn rpc_takes_a_url_or_host_port_and_says_which_when_wrong() {
+    // A closed port: the error names the URL, built from either form.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    for form in [
+        format!("127.0.0.1:{port}"),
+        format!("http://127.0.0.1:{port}"),
+    ] {
+        let out = bwchain(&["status", "--rpc", &form]);
+        assert!(!out.status.success());
+        assert!(
+            stderr(&out).contains(&format!("cannot reach the node at http://127.0.0.1:{port}")),
+            "{form}: {}",
+            stderr(&out)
+        );
+    }
+    let out = bwchain(&["status", "--rpc", "8700"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("expected http://HOST:PORT or HOST:PORT"),
+        "{}",
+        stderr(&out)
+    );
+    let out = bwchain(&["node", "--dev", "--rpc", "nonsense"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("expected HOST:PORT"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -31,9 +31,10 @@ pub struct NodeArgs {
     /// Data directory; created if missing, resumed if it holds a chain.
     #[arg(long, value_name = "DIR")]
     pub data: Option<PathBuf>,
-    /// Address of the HTTP API (port 0 picks a free port; the address is
-    /// printed on stdout).
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8700")]
+    /// Address of the HTTP API, `HOST:PORT` (or `http://HOST:PORT`, as
+    /// clients take it); port 0 picks a free port; the address is printed on
+    /// stdout.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8700", value_parser = parse_listen_address)]
     pub rpc: String,
     /// Address to accept peers on (`off`: dial only). Port 0 picks a free
     /// port; the address is printed on stdout.
@@ -105,4 +106,15 @@ pub fn run(args: NodeArgs) -> anyhow::Result<()> {
     })?;
     tracing::info!(data = %data_dir.display(), "stopped; restart with the same --data to resume");
     Ok(())
+}
+
+/// `HOST:PORT` to listen on, also accepted as `http://HOST:PORT`.
+fn parse_listen_address(text: &str) -> Result<String, String> {
+    crate::args::parse_rpc_url(text)
+        .map(|url| url.trim_start_matches("http://").to_owned())
+        .map_err(|_| {
+            format!(
+                "{text:?} is not an address to listen on: expected HOST:PORT, e.g. 127.0.0.1:8700"
+            )
+        })
 }
