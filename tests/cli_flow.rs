@@ -176,3 +176,41 @@ fn receipt_claim_balance_replay_transfer_devices_audit() {
     assert!(out.status.success(), "{}", common::stderr(&out));
     assert!(common::stdout(&out).contains("audit OK"));
 }
+
+/// `node --dev` without `--data` runs on a temporary data dir that is gone
+/// once the node stops (with `--data` the chain is kept; see the test above).
+#[test]
+fn the_dev_chain_without_data_leaves_nothing_behind() {
+    let logs = tempfile::tempdir().unwrap();
+    let node = common::NodeProcess::start(
+        &[
+            "node",
+            "--dev",
+            "--rpc",
+            "127.0.0.1:0",
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        logs.path().join("dev.log"),
+    );
+    node.wait_for_height(1);
+    let log = node.log_text();
+    let data = log
+        .split("data=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("the node logs its data dir: {log}"))
+        .to_owned();
+    let data = std::path::PathBuf::from(data);
+    assert!(
+        data.exists(),
+        "{} exists while the node runs",
+        data.display()
+    );
+    node.stop();
+    assert!(
+        !data.exists(),
+        "{} is removed after the node stops",
+        data.display()
+    );
+}

@@ -190,13 +190,11 @@ pub fn run_until_signal(
 }
 
 /// A new data directory for a node whose chain need not outlive the run
-/// (`bwchain node --dev`). It is kept after exit, so the chain can be
-/// inspected or resumed.
-pub fn temporary_data_dir() -> std::io::Result<PathBuf> {
-    Ok(tempfile::Builder::new()
-        .prefix("bwchain-dev-")
-        .tempdir()?
-        .keep())
+/// (`bwchain node --dev` without `--data`, like Substrate's `--tmp`): it is
+/// removed when the returned handle drops, after a clean stop or a failed
+/// start alike.
+pub fn temporary_data_dir() -> std::io::Result<tempfile::TempDir> {
+    tempfile::Builder::new().prefix("bwchain-dev-").tempdir()
 }
 
 /// Completes at the first SIGINT (Ctrl-C) or SIGTERM.

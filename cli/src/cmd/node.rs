@@ -13,12 +13,13 @@ use bwchain_node::launch::{self, LaunchConfig};
 /// slots and serves the HTTP API.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:\n  \
-    bwchain node --dev                                  # dev chain, fresh temp data dir\n  \
+    bwchain node --dev                                  # dev chain, temporary data dir (removed on exit)\n  \
     bwchain node --dev --data ./dev-data                # dev chain, reused across restarts\n  \
     bwchain node --genesis genesis.json --key authority.json --data ./data \\\n      --listen 0.0.0.0:9700 --peer validator-2.example:9700 --peer validator-3.example:9700")]
 pub struct NodeArgs {
     /// Run the one-authority dev chain: the repo's genesis.json, dev key
-    /// `alice`, and a fresh temporary data dir unless --data is given.
+    /// `alice`, and a fresh temporary data dir (removed when the node stops)
+    /// unless --data is given.
     #[arg(long)]
     pub dev: bool,
     /// Genesis file (required without --dev).
@@ -65,10 +66,15 @@ pub fn run(args: NodeArgs) -> anyhow::Result<()> {
         let keypair = args.key.as_deref().map(files::read_key_file).transpose()?;
         (genesis, keypair)
     };
+    // Held until the node stops: a temporary dev data dir is removed then.
+    let mut temporary = None;
     let data_dir = match (&args.data, args.dev) {
         (Some(dir), _) => dir.clone(),
         (None, true) => {
-            launch::temporary_data_dir().context("cannot create a temporary data dir")?
+            let dir = launch::temporary_data_dir().context("cannot create a temporary data dir")?;
+            let path = dir.path().to_path_buf();
+            temporary = Some(dir);
+            path
         }
         (None, false) => bail!("--data DIR is required (or use --dev for a temporary one)"),
     };
@@ -102,9 +108,25 @@ pub fn run(args: NodeArgs) -> anyhow::Result<()> {
             Some(address) => println!("p2p: {address}"),
             None => println!("p2p: off"),
         }
-        println!("data: {}", data_dir.display());
+        if temporary.is_some() {
+            println!(
+                "data: {} (temporary: removed when the node stops; pass --data DIR to keep the chain)",
+                data_dir.display()
+            );
+        } else {
+            println!("data: {}", data_dir.display());
+        }
     })?;
-    tracing::info!(data = %data_dir.display(), "stopped; restart with the same --data to resume");
+    match temporary {
+        Some(dir) => {
+            drop(dir);
+            tracing::info!(data = %data_dir.display(), "stopped; the temporary data dir is removed");
+        }
+        None => tracing::info!(
+            data = %data_dir.display(),
+            "stopped; restart with the same --data to resume"
+        ),
+    }
     Ok(())
 }
 
