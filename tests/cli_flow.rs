@@ -214,3 +214,30 @@ fn the_dev_chain_without_data_leaves_nothing_behind() {
         data.display()
     );
 }
+
+/// A second node on a data dir in use says so once, in one sentence.
+#[test]
+fn a_data_dir_in_use_is_named_once() {
+    let chain = TestChain::new();
+    let node = chain.start_node("a");
+    node.wait_for_height(1);
+    let data = chain.data("a");
+    let genesis = chain.genesis_file();
+    let out = common::run(&[
+        "node",
+        "--genesis",
+        genesis.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--rpc",
+        "127.0.0.1:0",
+        "--listen",
+        "off",
+    ]);
+    assert!(!out.status.success());
+    let err = common::stderr(&out);
+    let expected = "is in use by another bwchain process; stop it first";
+    assert_eq!(err.matches(expected).count(), 1, "{err}");
+    assert!(!err.contains("WouldBlock"), "{err}");
+    node.stop();
+}

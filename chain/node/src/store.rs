@@ -113,8 +113,10 @@ pub struct TxLocation {
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("cannot open the data directory {path}: {source}")]
-    Open { path: String, source: sled::Error },
+    #[error("cannot open the data directory {path}: {error}")]
+    Open { path: String, error: sled::Error },
+    #[error("data dir {path} is in use by another bwchain process; stop it first")]
+    InUse { path: String },
     #[error("storage I/O error: {0}")]
     Io(#[from] sled::Error),
     #[error("corrupt store: {0}")]
@@ -182,9 +184,21 @@ impl Store {
             .path(path)
             .cache_capacity(CACHE_BYTES)
             .open()
-            .map_err(|source| StoreError::Open {
-                path: path.display().to_string(),
-                source,
+            .map_err(|error| match &error {
+                // sled reports the held lock as an I/O error of kind Other
+                // whose message names it.
+                sled::Error::Io(io)
+                    if io.kind() == std::io::ErrorKind::WouldBlock
+                        || io.to_string().contains("could not acquire lock") =>
+                {
+                    StoreError::InUse {
+                        path: path.display().to_string(),
+                    }
+                }
+                _ => StoreError::Open {
+                    path: path.display().to_string(),
+                    error,
+                },
             })?;
         Ok(Self { db })
     }
@@ -625,7 +639,9 @@ mod tests {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
         loop {
             match Store::open(path, spec) {
-                Err(StoreError::Open { .. }) if std::time::Instant::now() < deadline => {
+                Err(StoreError::Open { .. } | StoreError::InUse { .. })
+                    if std::time::Instant::now() < deadline =>
+                {
                     std::thread::sleep(std::time::Duration::from_millis(20));
                 }
                 result => return result,
