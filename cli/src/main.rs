@@ -115,10 +115,21 @@ fn run(command: Command) -> anyhow::Result<()> {
     }
 }
 
-/// Logs go to stderr, filtered by RUST_LOG (default `info`), so stdout
-/// carries only the command's output.
+/// Logs go to stderr, filtered by RUST_LOG (default `info`; e.g.
+/// `RUST_LOG=bwchain_node=debug` for the node's details), so stdout carries
+/// only the command's output. An invalid RUST_LOG is an error, not a
+/// silent fallback.
 fn init_tracing() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(text) if !text.is_empty() => match EnvFilter::try_new(&text) {
+            Ok(filter) => filter,
+            Err(err) => {
+                eprintln!("error: RUST_LOG={text:?} is not a valid log filter: {err} (e.g. RUST_LOG=info or RUST_LOG=bwchain_node=debug)");
+                std::process::exit(2);
+            }
+        },
+        _ => EnvFilter::new("info"),
+    };
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -218,3 +218,41 @@ fn rpc_takes_a_url_or_host_port_and_says_which_when_wrong() {
         stderr(&out)
     );
 }
+
+#[test]
+fn bad_peer_and_listen_values_are_refused_at_start() {
+    for (args, expected) in [
+        (
+            vec!["node", "--dev", "--peer", "notaport"],
+            "expected HOST:PORT",
+        ),
+        (
+            vec!["node", "--dev", "--peer", "127.0.0.1:0"],
+            "expected HOST:PORT",
+        ),
+        (vec!["node", "--dev", "--listen", "9700"], "or off"),
+    ] {
+        let out = bwchain(&args);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(
+            stderr(&out).contains(expected),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+}
+
+#[test]
+fn an_invalid_rust_log_is_an_error() {
+    let out = Command::new(env!("CARGO_BIN_EXE_bwchain"))
+        .args(["keygen", "--dev", "alice"])
+        .env("RUST_LOG", "bwchain=[")
+        .output()
+        .expect("run bwchain");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("is not a valid log filter"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -23,26 +23,27 @@ pub struct NodeArgs {
     #[arg(long)]
     pub dev: bool,
     /// Genesis file (required without --dev).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", env = "BWCHAIN_GENESIS")]
     pub genesis: Option<PathBuf>,
     /// Key file of this node's authority (`bwchain keygen --out FILE`); without
     /// it the node proposes nothing.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", env = "BWCHAIN_KEY")]
     pub key: Option<PathBuf>,
     /// Data directory; created if missing, resumed if it holds a chain.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", env = "BWCHAIN_DATA")]
     pub data: Option<PathBuf>,
     /// Address of the HTTP API, `HOST:PORT` (or `http://HOST:PORT`, as
     /// clients take it); port 0 picks a free port; the address is printed on
     /// stdout.
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8700", value_parser = parse_listen_address)]
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8700", env = "BWCHAIN_NODE_RPC", value_parser = parse_listen_address)]
     pub rpc: String,
     /// Address to accept peers on (`off`: dial only). Port 0 picks a free
     /// port; the address is printed on stdout.
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9700")]
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9700", env = "BWCHAIN_LISTEN", value_parser = parse_listen_or_off)]
     pub listen: String,
-    /// A peer to connect to and keep reconnecting to (`host:port`); repeatable.
-    #[arg(long = "peer", value_name = "HOST:PORT")]
+    /// A peer to connect to and keep reconnecting to (`host:port`); repeatable
+    /// (in BWCHAIN_PEERS, comma-separated).
+    #[arg(long = "peer", value_name = "HOST:PORT", env = "BWCHAIN_PEERS", value_delimiter = ',', value_parser = parse_peer)]
     pub peers: Vec<String>,
     /// Most peers connected at once.
     #[arg(long, value_name = "N", default_value_t = bwchain_node::net::DEFAULT_MAX_PEERS)]
@@ -139,4 +140,31 @@ fn parse_listen_address(text: &str) -> Result<String, String> {
                 "{text:?} is not an address to listen on: expected HOST:PORT, e.g. 127.0.0.1:8700"
             )
         })
+}
+
+/// `--listen`: `HOST:PORT`, or `off`.
+fn parse_listen_or_off(text: &str) -> Result<String, String> {
+    if text == "off" {
+        return Ok(text.to_owned());
+    }
+    parse_listen_address(text).map_err(|_| {
+        format!("{text:?} is not an address to accept peers on: expected HOST:PORT (e.g. 0.0.0.0:9700) or off")
+    })
+}
+
+/// `--peer`: `HOST:PORT`, checked before the node starts so a typo does not
+/// fail silently at every redial.
+fn parse_peer(text: &str) -> Result<String, String> {
+    match text.rsplit_once(':') {
+        Some((host, port))
+            if !host.is_empty()
+                && !host.contains('/')
+                && port.parse::<u16>().is_ok_and(|p| p != 0) =>
+        {
+            Ok(text.to_owned())
+        }
+        _ => Err(format!(
+            "{text:?} is not a peer address: expected HOST:PORT, e.g. 127.0.0.1:9701"
+        )),
+    }
 }
