@@ -1,7 +1,7 @@
 //! Starting a node: the one place where the store, the chain service, the
 //! peer network, the HTTP API and the timers are wired together. `bwchain
-//! node` runs one through [`run_until_signal`], `bwchain bench` starts one
-//! through [`start`].
+//! node` runs one through [`run_until_signal`] (and `bwchain bench` runs
+//! `bwchain node` as its own process), which starts one through [`start`].
 
 use std::future::Future;
 use std::net::SocketAddr;

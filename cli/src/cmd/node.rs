@@ -51,6 +51,12 @@ pub struct NodeArgs {
     /// Most pending transactions the mempool holds.
     #[arg(long, value_name = "N", default_value_t = bwchain_core::mempool::DEFAULT_MAX_TXS)]
     pub mempool_max_txs: usize,
+    /// Most bytes (approximate encoded size) of pending transactions.
+    #[arg(long, value_name = "BYTES", default_value_t = bwchain_core::mempool::DEFAULT_MAX_BYTES)]
+    pub mempool_max_bytes: usize,
+    /// Most pending transactions from one sender.
+    #[arg(long, value_name = "N", default_value_t = bwchain_core::mempool::DEFAULT_MAX_PER_SENDER)]
+    pub mempool_max_per_sender: usize,
 }
 
 pub fn run(args: NodeArgs) -> anyhow::Result<()> {
@@ -85,7 +91,8 @@ pub fn run(args: NodeArgs) -> anyhow::Result<()> {
         data_dir: data_dir.clone(),
         mempool: MempoolLimits {
             max_txs: args.mempool_max_txs,
-            ..MempoolLimits::default()
+            max_bytes: args.mempool_max_bytes,
+            max_per_sender: args.mempool_max_per_sender,
         },
         rpc: args.rpc.clone(),
         listen: (args.listen != "off").then(|| args.listen.clone()),

@@ -3,7 +3,7 @@
 
 use sha2::{Digest, Sha256};
 
-use super::{StateKey, StateValue};
+use super::{StateChange, StateKey, StateValue};
 use crate::primitives::codec::encode;
 use crate::primitives::Hash;
 
@@ -13,6 +13,9 @@ const STATE_ROOT_DOMAIN: &[u8] = b"bwchain/state-root/v1";
 const SHA256_IV: [u32; 8] = [
     0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
 ];
+/// Fewest changed entries for which [`LtHash::apply_changes`] starts
+/// threads (an expansion takes a few microseconds).
+const PARALLEL_CHANGES: usize = 512;
 /// Number of 16-bit lanes in the accumulator (2 KiB).
 pub const LTHASH_LANES: usize = 1024;
 
@@ -77,6 +80,52 @@ impl LtHash {
         }
     }
 
+    /// Moves every changed entry from its value before to its value after
+    /// (`remove` then `add`), expanding the entries on all cores when there
+    /// are many: each thread sums its share into a delta, and the deltas
+    /// are added, which gives the same lanes as one entry at a time (the
+    /// lanes add modulo 2^16). The threads end before this returns.
+    pub fn apply_changes(&mut self, changes: &[StateChange]) {
+        let threads = std::thread::available_parallelism().map_or(1, usize::from);
+        if threads < 2 || changes.len() < PARALLEL_CHANGES {
+            self.apply_changes_here(changes);
+            return;
+        }
+        let chunk = changes.len().div_ceil(threads);
+        let deltas: Vec<LtHash> = std::thread::scope(|scope| {
+            let handles: Vec<_> = changes
+                .chunks(chunk)
+                .map(|part| {
+                    scope.spawn(move || {
+                        let mut delta = LtHash::default();
+                        delta.apply_changes_here(part);
+                        delta
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|handle| handle.join().expect("an LtHash thread panicked"))
+                .collect()
+        });
+        for delta in deltas {
+            for (acc, lane) in self.0.iter_mut().zip(delta.0.iter()) {
+                *acc = acc.wrapping_add(*lane);
+            }
+        }
+    }
+
+    fn apply_changes_here(&mut self, changes: &[StateChange]) {
+        for change in changes {
+            if let Some(before) = &change.before {
+                self.remove(&change.key, before);
+            }
+            if let Some(after) = &change.after {
+                self.add(&change.key, after);
+            }
+        }
+    }
+
     pub fn root(&self) -> Hash {
         let mut hasher = Sha256::new();
         hasher.update(STATE_ROOT_DOMAIN);
@@ -110,6 +159,32 @@ mod tests {
 
     fn account(n: u8) -> Account {
         Account([n; 32])
+    }
+
+    #[test]
+    fn apply_changes_on_threads_matches_one_at_a_time() {
+        let changes: Vec<StateChange> = (0..2000u32)
+            .map(|i| {
+                let key = StateKey::Account(account((i % 251) as u8));
+                let value = |balance: u64| {
+                    StateValue::Account(AccountRecord {
+                        balance,
+                        ..AccountRecord::default()
+                    })
+                };
+                StateChange {
+                    key,
+                    before: (i % 3 != 0).then(|| value(u64::from(i))),
+                    after: (i % 5 != 0).then(|| value(u64::from(i) + 7)),
+                }
+            })
+            .collect();
+        let mut one_by_one = LtHash::default();
+        one_by_one.apply_changes_here(&changes);
+        let mut threaded = LtHash::default();
+        threaded.apply_changes(&changes);
+        assert_eq!(threaded, one_by_one);
+        assert_ne!(threaded, LtHash::default());
     }
 
     /// The expansion as the module docs define it, through the Digest API.

@@ -397,14 +397,7 @@ impl<'a> Overlay<'a> {
             })
             .collect();
         changes.sort_unstable_by_key(|change| change.key);
-        for change in &changes {
-            if let Some(before) = &change.before {
-                accumulator.remove(&change.key, before);
-            }
-            if let Some(after) = &change.after {
-                accumulator.add(&change.key, after);
-            }
-        }
+        accumulator.apply_changes(&changes);
         Ok((changes, accumulator))
     }
 }

@@ -14,48 +14,108 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 /// Largest answer read: a batch answer lists a result per claim.
 const MAX_ANSWER_BYTES: u64 = 64 << 20;
 
+/// How often, about, each connection sends a batch under an offered rate.
+const PACED_BATCH_INTERVAL: Duration = Duration::from_millis(10);
+
 /// How the claims are sent.
 #[derive(Debug, Clone, Copy)]
 pub struct LoadShape {
     /// Concurrent HTTP connections (at least 1 is used).
     pub connections: usize,
-    /// Claims per `POST /txs/batch`.
+    /// Most claims per `POST /txs/batch`.
     pub per_batch: usize,
     /// One claim per `POST /txs` instead of batches.
     pub single: bool,
+    /// Receipts in each claim.
+    pub receipts_per_claim: usize,
+    /// Offered load in receipts per second over all connections (`None`:
+    /// as fast as the node answers).
+    pub rate: Option<f64>,
 }
 
-/// Sends every claim of `plan` to the node at `url` (`http://host:port`)
-/// and returns when each was sent. Providers are dealt round-robin to the
-/// connections, so each provider's nonces arrive in order.
-pub fn submit_all(url: &str, plan: ClaimPlan, shape: LoadShape) -> Result<Times, BenchError> {
+/// One request, its body encoded before the clock starts.
+struct Request {
+    hashes: Vec<Hash>,
+    body: Vec<u8>,
+    /// Receipts sent by this lane before this request.
+    receipts_before: usize,
+}
+
+/// Sends every claim of `plan` to the node at `url` (`http://host:port`):
+/// the bodies are encoded first, then the clock starts. Returns when the
+/// clock started and when each claim was sent. Providers are dealt
+/// round-robin to the connections, so each provider's nonces arrive in
+/// order.
+pub fn submit_all(
+    url: &str,
+    plan: ClaimPlan,
+    shape: LoadShape,
+) -> Result<(Instant, Times), BenchError> {
     let connections = shape.connections.max(1);
     let mut lanes: Vec<Vec<Vec<(Hash, Tx)>>> = (0..connections).map(|_| Vec::new()).collect();
     for (i, claims) in plan.by_provider.into_iter().enumerate() {
         lanes[i % connections].push(claims);
     }
-    let per_batch = if shape.single { 1 } else { shape.per_batch };
-    let senders: Vec<_> = lanes
+    let lane_rate = shape.rate.map(|rate| rate / connections as f64);
+    let per_batch = if shape.single {
+        1
+    } else if let Some(lane_rate) = lane_rate {
+        let per_interval = lane_rate * PACED_BATCH_INTERVAL.as_secs_f64();
+        ((per_interval / shape.receipts_per_claim.max(1) as f64) as usize).clamp(1, shape.per_batch)
+    } else {
+        shape.per_batch
+    };
+    let mut requests = Vec::with_capacity(connections);
+    for providers in lanes {
+        requests.push(encode_lane(&providers, per_batch, shape)?);
+    }
+    let start = Instant::now();
+    let senders: Vec<_> = requests
         .into_iter()
-        .map(|providers| {
+        .map(|requests| {
             let url = url.to_owned();
-            std::thread::spawn(move || submit_lane(&url, providers, per_batch, shape.single))
+            std::thread::spawn(move || submit_lane(&url, requests, shape.single, start, lane_rate))
         })
         .collect();
     let mut submitted = Times::new();
     for sender in senders {
         submitted.extend(sender.join().expect("sender thread")?);
     }
-    Ok(submitted)
+    Ok((start, submitted))
 }
 
-/// Sends one lane's claims in batches, every provider's claims in nonce
-/// order, and returns when each was sent.
+/// A lane's requests, every provider's claims in nonce order.
+fn encode_lane(
+    providers: &[Vec<(Hash, Tx)>],
+    per_batch: usize,
+    shape: LoadShape,
+) -> Result<Vec<Request>, BenchError> {
+    let mut requests = Vec::new();
+    let mut receipts_before = 0;
+    for chunk in round_robin(providers).chunks(per_batch) {
+        let body = if shape.single {
+            serde_json::to_vec(&chunk[0].1)?
+        } else {
+            serde_json::to_vec(&chunk.iter().map(|(_, tx)| tx).collect::<Vec<_>>())?
+        };
+        requests.push(Request {
+            hashes: chunk.iter().map(|(hash, _)| *hash).collect(),
+            body,
+            receipts_before,
+        });
+        receipts_before += chunk.len() * shape.receipts_per_claim;
+    }
+    Ok(requests)
+}
+
+/// Sends one lane's requests in order, each no earlier than its place in
+/// the offered rate (if any), and returns when each claim was sent.
 fn submit_lane(
     url: &str,
-    providers: Vec<Vec<(Hash, Tx)>>,
-    per_batch: usize,
+    requests: Vec<Request>,
     single: bool,
+    start: Instant,
+    lane_rate: Option<f64>,
 ) -> Result<Vec<(Hash, Instant)>, BenchError> {
     let agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
@@ -68,12 +128,14 @@ fn submit_lane(
         format!("{url}/txs/batch")
     };
     let mut sent = Vec::new();
-    for chunk in round_robin(&providers).chunks(per_batch) {
-        let body = if single {
-            serde_json::to_vec(&chunk[0].1)?
-        } else {
-            serde_json::to_vec(&chunk.iter().map(|(_, tx)| tx).collect::<Vec<_>>())?
-        };
+    for request in requests {
+        if let Some(lane_rate) = lane_rate {
+            let due = start + Duration::from_secs_f64(request.receipts_before as f64 / lane_rate);
+            let now = Instant::now();
+            if due > now {
+                std::thread::sleep(due - now);
+            }
+        }
         let sent_at = Instant::now();
         let post_error = |error| BenchError::Post {
             endpoint: endpoint.clone(),
@@ -82,7 +144,7 @@ fn submit_lane(
         let mut response = agent
             .post(&endpoint)
             .header("content-type", "application/json")
-            .send(&body[..])
+            .send(&request.body[..])
             .map_err(post_error)?;
         let status = response.status().as_u16();
         let answer: serde_json::Value = response
@@ -106,7 +168,7 @@ fn submit_lane(
         if let Some(refused) = refused {
             return Err(BenchError::Refused { answer: refused });
         }
-        sent.extend(chunk.iter().map(|(hash, _)| (*hash, sent_at)));
+        sent.extend(request.hashes.iter().map(|hash| (*hash, sent_at)));
     }
     Ok(sent)
 }

@@ -4,14 +4,19 @@
 //! 1. [`raw`]: raw rates, measured first in the same run: ed25519 batch
 //!    verification (`ed25519_dalek::verify_batch`) on all cores, and sled
 //!    `apply_batch` of small records on one thread.
-//! 2. A real node, started by [`launch::start`] (sled on disk, HTTP API on
-//!    loopback, one authority), on [`presets::bench`] with thousands of
-//!    registered devices.
+//! 2. A real node, run as its own `bwchain node` process ([`process`]:
+//!    exactly what users run; sled on disk, HTTP API on loopback, one
+//!    authority) on [`presets::bench`] with thousands of registered
+//!    devices, its genesis and key files written into the bench directory.
+//!    Its peak RSS and CPU time are read from /proc, apart from the load
+//!    generator's.
 //! 3. [`claims`]: claims pre-signed before the clock starts (consumers sign
 //!    receipts, providers sign claims); [`load`] submits them over the HTTP
-//!    API in batches (`POST /txs/batch`) from several connections, and
-//!    [`observe`] records when each is included in a committed block.
-//! 4. The stored chain is audited ([`crate::audit`]).
+//!    API in batches (`POST /txs/batch`) from several connections, as fast
+//!    as the node answers or at an offered rate, and [`observe`] records
+//!    (over the API) when each is included in a committed block.
+//! 4. The node is stopped with SIGTERM and its data directory audited
+//!    ([`crate::audit::audit_dir`]).
 //!
 //! The *verify bound* is the raw batch-verify rate divided by the signatures
 //! per receipt (1 + 1/receipts-per-claim). The report compares the included
@@ -20,6 +25,7 @@
 pub mod claims;
 pub mod load;
 pub mod observe;
+pub mod process;
 pub mod raw;
 
 use std::path::{Path, PathBuf};
@@ -30,12 +36,14 @@ use bwchain_core::mempool::MempoolLimits;
 use bwchain_core::primitives::signing::Keypair;
 use serde::Serialize;
 
+use bwchain_api::client::ClientError;
+
 use crate::clock::now_ms;
-use crate::launch::{self, LaunchConfig, LaunchError};
-use crate::store::StoreError;
+use crate::files::{self, FileError};
 use claims::ClaimPlan;
 use load::LoadShape;
 use observe::Observer;
+use process::{NodeFiles, NodeProcess};
 
 /// Receipts one batch request carries, about: a batch holds this many
 /// receipts' worth of claims, within [`CLAIMS_PER_BATCH`].
@@ -67,14 +75,39 @@ pub struct BenchConfig {
     pub connections: usize,
     /// One claim per request (`POST /txs`) instead of batches.
     pub single: bool,
-    /// The node's data directory (default: a temporary one, removed after).
+    /// The bench directory: the genesis and key files, the node's log and
+    /// its data directory `node/` (default: a temporary one, removed after).
     pub data_dir: Option<PathBuf>,
+    /// The `bwchain` binary run as `bwchain node`.
+    pub node_program: PathBuf,
+    /// Offered load in receipts per second (`None`: as fast as possible).
+    pub rate: Option<f64>,
 }
 
 /// What the benchmark measured.
 #[derive(Debug, Clone, Serialize)]
 pub struct BenchReport {
     pub cores: usize,
+    /// Raw ed25519 batch verification on all cores, signatures per second.
+    pub raw_verify_sigs_per_s: f64,
+    /// Receipts included per second, from the first submission to the last
+    /// inclusion.
+    pub included_receipts_per_s: f64,
+    /// `raw_verify_sigs_per_s / signatures_per_receipt`: receipts per second.
+    pub verify_bound: f64,
+    /// Offered load in receipts per second (`null`: as fast as possible).
+    pub offered_receipts_per_s: Option<f64>,
+    pub p50_inclusion_ms: f64,
+    pub p99_inclusion_ms: f64,
+    pub block_time_ms: u64,
+    /// The node process's peak resident set (VmHWM).
+    pub node_peak_rss_bytes: u64,
+    /// CPU seconds (user + system) the node process used under load.
+    pub node_cpu_seconds: f64,
+    /// The bench process's own peak resident set (load generator, signed
+    /// claims, raw measurements).
+    pub generator_peak_rss_bytes: u64,
+    pub audit_ok: bool,
     pub raw_batch_verify_per_sec: f64,
     pub raw_sled_writes_per_sec: f64,
     pub receipts_per_claim: usize,
@@ -128,7 +161,7 @@ pub enum Progress<'a> {
 /// Why a benchmark could not run or finish. Sources say what failed.
 #[derive(Debug, thiserror::Error)]
 pub enum BenchError {
-    #[error("need --receipts-per-claim >= 1, --devices >= 4 and --duration >= 1")]
+    #[error("need --receipts-per-claim >= 1, --devices >= 4, --duration >= 1 and --rate > 0")]
     Config,
     #[error(transparent)]
     Genesis(#[from] GenesisError),
@@ -137,9 +170,11 @@ pub enum BenchError {
     #[error(transparent)]
     Sled(#[from] sled::Error),
     #[error(transparent)]
-    Launch(Box<LaunchError>),
+    Files(#[from] FileError),
+    #[error("the node did not print its API address; see its log {}", log.display())]
+    NodeStart { log: PathBuf },
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Client(#[from] Box<ClientError>),
     #[error(transparent)]
     Json(#[from] serde_json::Error),
     #[error("POST {endpoint}")]
@@ -165,7 +200,11 @@ pub fn run(
     config: &BenchConfig,
     mut progress: impl FnMut(Progress<'_>),
 ) -> Result<BenchReport, BenchError> {
-    if config.receipts_per_claim == 0 || config.devices < 4 || config.duration_secs == 0 {
+    let bad_rate = config
+        .rate
+        .is_some_and(|rate| !(rate > 0.0 && rate.is_finite()));
+    if config.receipts_per_claim == 0 || config.devices < 4 || config.duration_secs == 0 || bad_rate
+    {
         return Err(BenchError::Config);
     }
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
@@ -184,7 +223,8 @@ pub fn run(
     let per_claim = config.receipts_per_claim;
     let signatures_per_receipt = 1.0 + 1.0 / per_claim as f64;
     let verify_bound = raw_verify / signatures_per_receipt;
-    let target_receipts = (verify_bound * config.duration_secs as f64) as usize;
+    let offered = config.rate.unwrap_or(verify_bound);
+    let target_receipts = (offered * config.duration_secs as f64) as usize;
     let claims_total = target_receipts.div_ceil(per_claim).max(1);
 
     let devices = claims::devices(config.devices);
@@ -216,93 +256,120 @@ pub fn run(
     let temp = tempfile::Builder::new()
         .prefix("bwchain-bench-")
         .tempdir()?;
-    let data_dir = config
+    let bench_dir = config
         .data_dir
         .clone()
-        .unwrap_or_else(|| temp.path().join("node"));
-    let measured = run_node_and_load(config, spec, authority, plan, &data_dir, &mut progress)?;
+        .unwrap_or_else(|| temp.path().to_path_buf());
+    let measured = run_node_and_load(config, spec, authority, plan, &bench_dir, &mut progress)?;
     Ok(BenchReport {
         cores,
+        raw_verify_sigs_per_s: raw_verify,
         raw_batch_verify_per_sec: raw_verify,
         raw_sled_writes_per_sec: raw_sled,
         signatures_per_receipt,
+        verify_bound,
         verify_bound_receipts_per_sec: verify_bound,
         ratio_to_verify_bound: measured.receipts_per_sec / verify_bound,
+        generator_peak_rss_bytes: process::peak_rss_bytes("/proc/self/status"),
         ..measured
     })
 }
 
-/// Starts the node, submits `plan`, waits for every claim's inclusion,
-/// stops the node and audits its chain. The raw rates and the verify bound
-/// are left at 0 for the caller.
+/// Starts the node process, submits `plan`, waits for every claim's
+/// inclusion, stops the node and audits its data directory. The raw rates
+/// and the verify bound are left at 0 for the caller.
 fn run_node_and_load(
     config: &BenchConfig,
     spec: ChainSpec,
     authority: Keypair,
     plan: ClaimPlan,
-    data_dir: &Path,
+    bench_dir: &Path,
     progress: &mut impl FnMut(Progress<'_>),
 ) -> Result<BenchReport, BenchError> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    let running = runtime
-        .block_on(launch::start(LaunchConfig {
-            spec: spec.clone(),
-            keypair: Some(authority),
-            data_dir: data_dir.to_path_buf(),
-            mempool: MEMPOOL,
-            rpc: "127.0.0.1:0".into(),
-            listen: None,
-            peers: Vec::new(),
-            max_peers: 0,
-        }))
-        .map_err(|error| BenchError::Launch(Box::new(error)))?;
-    let node = running.node.clone();
-    let disk_before = node.store().size_on_disk()?;
-    let url = format!("http://{}", running.rpc_addr);
+    std::fs::create_dir_all(bench_dir)?;
+    let genesis_file = bench_dir.join("genesis.json");
+    let key_file = bench_dir.join("authority.json");
+    let data_dir = bench_dir.join("node");
+    std::fs::write(
+        &genesis_file,
+        serde_json::to_string_pretty(&spec.genesis)? + "\n",
+    )?;
+    files::write_key_file(&key_file, &authority, true)?;
+    let node = NodeProcess::start(&NodeFiles {
+        program: &config.node_program,
+        genesis: &genesis_file,
+        key: &key_file,
+        data: &data_dir,
+        log: &bench_dir.join("node.log"),
+        mempool: MEMPOOL,
+    })?;
+    let disk_before = process::dir_bytes(&data_dir);
+    let url = node.url.clone();
 
-    let observer = Observer::start(node.clone());
+    let observer = Observer::start(&url)?;
     progress(Progress::Submitting {
         claims: plan.claims,
         connections: config.connections,
         url: &url,
     });
-    let start = Instant::now();
+    let cpu_before = node.cpu_seconds();
     let shape = LoadShape {
         connections: config.connections,
         per_batch: (RECEIPTS_PER_BATCH / config.receipts_per_claim)
             .clamp(CLAIMS_PER_BATCH.0, CLAIMS_PER_BATCH.1),
         single: config.single,
+        receipts_per_claim: config.receipts_per_claim,
+        rate: config.rate,
     };
-    let submitted = load::submit_all(&url, plan, shape)?;
+    let (start, submitted) = load::submit_all(&url, plan, shape)?;
     progress(Progress::Submitted {
         after: start.elapsed(),
     });
     let deadline = Instant::now() + INCLUSION_GRACE + Duration::from_secs(config.duration_secs * 4);
     observer.wait_for(&submitted, deadline)?;
     let (included, blocks) = observer.finish()?;
+    let node_cpu_seconds = node.cpu_seconds() - cpu_before;
+    let node_peak_rss_bytes = node.peak_rss_bytes();
 
     let seconds = observe::seconds_to_last_inclusion(&submitted, &included, start);
     let latencies = observe::latencies_ms(&submitted, &included);
     let claims = submitted.len();
     let receipts = claims * config.receipts_per_claim;
 
-    runtime.block_on(running.stop()).map_err(BenchError::Stop)?;
-    let disk_after = node.store().size_on_disk()?;
+    node.stop()?;
+    let disk_after = process::dir_bytes(&data_dir);
     progress(Progress::Auditing);
-    let (audit, state_writes) = match crate::audit::audit(node.store(), &spec) {
-        Ok(report) => (
-            format!(
-                "OK: {} blocks replayed, supply {} = genesis {} + minted {}",
-                report.blocks_checked, report.total_supply, report.genesis_supply, report.minted
+    let (audit, audit_ok, state_writes) =
+        match crate::audit::audit_dir(&data_dir, Some(&genesis_file)) {
+            Ok(report) => (
+                format!(
+                    "OK: {} blocks replayed, supply {} = genesis {} + minted {}",
+                    report.blocks_checked,
+                    report.total_supply,
+                    report.genesis_supply,
+                    report.minted
+                ),
+                true,
+                report.state_changes,
             ),
-            report.state_changes,
-        ),
-        Err(err) => (format!("FAILED: {err}"), 0),
-    };
+            Err(err) => (format!("FAILED: {err}"), false, 0),
+        };
+    let receipts_per_sec = receipts as f64 / seconds.max(1e-9);
+    let p50 = observe::percentile(&latencies, 0.50);
+    let p99 = observe::percentile(&latencies, 0.99);
     Ok(BenchReport {
         cores: 0,
+        raw_verify_sigs_per_s: 0.0,
+        included_receipts_per_s: receipts_per_sec,
+        verify_bound: 0.0,
+        offered_receipts_per_s: config.rate,
+        p50_inclusion_ms: p50,
+        p99_inclusion_ms: p99,
+        block_time_ms: config.block_time_ms,
+        node_peak_rss_bytes,
+        node_cpu_seconds,
+        generator_peak_rss_bytes: 0,
+        audit_ok,
         raw_batch_verify_per_sec: 0.0,
         raw_sled_writes_per_sec: 0.0,
         receipts_per_claim: config.receipts_per_claim,
@@ -310,33 +377,19 @@ fn run_node_and_load(
         claims,
         receipts,
         seconds,
-        receipts_per_sec: receipts as f64 / seconds.max(1e-9),
+        receipts_per_sec,
         signatures_per_receipt: 0.0,
         state_writes_per_receipt: state_writes as f64 / receipts.max(1) as f64,
         verify_bound_receipts_per_sec: 0.0,
         ratio_to_verify_bound: 0.0,
-        latency_p50_ms: observe::percentile(&latencies, 0.50),
-        latency_p99_ms: observe::percentile(&latencies, 0.99),
-        peak_rss_mib: peak_rss_mib(),
+        latency_p50_ms: p50,
+        latency_p99_ms: p99,
+        peak_rss_mib: node_peak_rss_bytes as f64 / (1024.0 * 1024.0),
         disk_bytes_per_receipt: disk_after.saturating_sub(disk_before) as f64
             / receipts.max(1) as f64,
         blocks,
         audit,
     })
-}
-
-/// The process's peak resident set, from /proc (0 where unavailable).
-fn peak_rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find(|line| line.starts_with("VmHWM:"))
-                .and_then(|line| line.split_whitespace().nth(1))
-                .and_then(|kib| kib.parse::<f64>().ok())
-        })
-        .map_or(0.0, |kib| kib / 1024.0)
 }
 
 #[cfg(test)]
@@ -354,6 +407,8 @@ mod tests {
             connections: 1,
             single: false,
             data_dir: None,
+            node_program: PathBuf::from("/nonexistent/bwchain"),
+            rate: None,
         };
         for bad in [
             BenchConfig {
@@ -366,6 +421,10 @@ mod tests {
             },
             BenchConfig {
                 duration_secs: 0,
+                ..config.clone()
+            },
+            BenchConfig {
+                rate: Some(0.0),
                 ..config
             },
         ] {

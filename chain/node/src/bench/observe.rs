@@ -1,5 +1,6 @@
 //! The chain observer: when each transaction was first seen in a committed
-//! block, read from the node's store as blocks arrive.
+//! block, read from the node's HTTP API (`GET /status`, `GET /blocks/{h}`)
+//! as blocks arrive.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -9,12 +10,12 @@ use std::time::{Duration, Instant};
 
 use bwchain_core::primitives::Hash;
 
+use bwchain_api::client::{Client, ClientError};
+
 use super::BenchError;
-use crate::chain::Node;
-use crate::store::StoreError;
 
 /// How often the observer looks for new blocks.
-const POLL: Duration = Duration::from_millis(2);
+const POLL: Duration = Duration::from_millis(5);
 /// How often the waiter checks whether everything is included.
 const WAIT_POLL: Duration = Duration::from_millis(20);
 
@@ -25,30 +26,30 @@ pub type Times = HashMap<Hash, Instant>;
 pub struct Observer {
     included: Arc<Mutex<Times>>,
     done: Arc<AtomicBool>,
-    thread: JoinHandle<Result<u64, StoreError>>,
+    thread: JoinHandle<Result<u64, ClientError>>,
 }
 
 impl Observer {
-    /// Starts watching `node` from its current head.
-    pub fn start(node: Node) -> Self {
+    /// Starts watching the node at `url` from its current head.
+    pub fn start(url: &str) -> Result<Self, BenchError> {
+        let client = Client::new(url);
+        let start_height = client.status().map_err(Box::new)?.height;
         let included: Arc<Mutex<Times>> = Arc::default();
         let done = Arc::new(AtomicBool::new(false));
         let thread = {
             let included = included.clone();
             let done = done.clone();
-            std::thread::spawn(move || -> Result<u64, StoreError> {
-                let mut seen_height = node.status().head.height;
-                let start_height = seen_height;
+            std::thread::spawn(move || -> Result<u64, ClientError> {
+                let mut seen_height = start_height;
                 while !done.load(Ordering::Relaxed) {
-                    let head = node.status().head.height;
+                    let head = client.status()?.height;
                     while seen_height < head {
                         seen_height += 1;
-                        if let Some(block) = node.store().block_at(seen_height)? {
-                            let now = Instant::now();
-                            let mut map = included.lock().expect("observer lock");
-                            for hash in block.tx_hashes {
-                                map.entry(hash).or_insert(now);
-                            }
+                        let block = client.block(seen_height)?;
+                        let now = Instant::now();
+                        let mut map = included.lock().expect("observer lock");
+                        for tx in block.txs {
+                            map.entry(tx.hash).or_insert(now);
                         }
                     }
                     std::thread::sleep(POLL);
@@ -56,11 +57,11 @@ impl Observer {
                 Ok(seen_height - start_height)
             })
         };
-        Self {
+        Ok(Self {
             included,
             done,
             thread,
-        }
+        })
     }
 
     /// Waits until every transaction in `submitted` is included, or fails
@@ -88,7 +89,11 @@ impl Observer {
     /// Stops the observer: the inclusion times, and how many blocks it saw.
     pub fn finish(self) -> Result<(Times, u64), BenchError> {
         self.done.store(true, Ordering::Relaxed);
-        let blocks = self.thread.join().expect("observer thread")?;
+        let blocks = self
+            .thread
+            .join()
+            .expect("observer thread")
+            .map_err(Box::new)?;
         let included = std::mem::take(&mut *self.included.lock().expect("observer lock"));
         Ok((included, blocks))
     }

@@ -7,14 +7,17 @@ mod table;
 
 use std::path::PathBuf;
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 use bwchain_node::bench::{self, BenchConfig, Progress};
 
 /// Measure included receipts per second against this machine's raw limits.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:\n  \
     bwchain bench --receipts-per-claim 64\n  \
-    bwchain bench --receipts-per-claim 1 --devices 4096 --duration 10 --json")]
+    bwchain bench --receipts-per-claim 1 --devices 4096 --duration 10 --json\n  \
+    bwchain bench --receipts-per-claim 64 --rate 20000     # offered load, for latency\n\n\
+The node runs as its own `bwchain node` process (this binary); its peak RSS\n\
+and CPU time are reported apart from the load generator's.")]
 pub struct BenchArgs {
     /// Seconds of load to prepare (at the verify bound) and submit.
     #[arg(long, default_value_t = 10)]
@@ -38,7 +41,14 @@ pub struct BenchArgs {
     /// (`POST /txs/batch`), to measure the per-request path.
     #[arg(long)]
     pub single: bool,
-    /// Data directory for the node (default: a temporary one, removed after).
+    /// Offered load in receipts per second, spread over the connections
+    /// (default: as fast as the node takes them). --duration seconds of it
+    /// are pre-signed.
+    #[arg(long, value_name = "RECEIPTS_PER_S")]
+    pub rate: Option<f64>,
+    /// Bench directory, kept after the run: genesis.json, authority.json,
+    /// node.log and the node's data dir node/ (default: a temporary one,
+    /// removed after).
     #[arg(long, value_name = "DIR")]
     pub data: Option<PathBuf>,
     /// Print the report as JSON.
@@ -57,6 +67,8 @@ pub fn run(args: BenchArgs) -> Result<()> {
             connections: args.connections,
             single: args.single,
             data_dir: args.data,
+            node_program: std::env::current_exe().context("cannot find the bwchain binary")?,
+            rate: args.rate,
         },
         print_progress,
     )?;

@@ -53,8 +53,24 @@ pub fn print(r: &BenchReport) {
             ),
         ),
         (
-            "peak RSS (node + generator)",
-            format!("{:.0} MiB", r.peak_rss_mib),
+            "offered load",
+            r.offered_receipts_per_s
+                .map_or("as fast as possible".into(), |rate| {
+                    format!("{rate:.0} receipts/s")
+                }),
+        ),
+        ("block time", format!("{} ms", r.block_time_ms)),
+        (
+            "node peak RSS",
+            format!("{:.0} MiB", r.node_peak_rss_bytes as f64 / 1048576.0),
+        ),
+        (
+            "node CPU under load",
+            format!("{:.1} s", r.node_cpu_seconds),
+        ),
+        (
+            "generator peak RSS",
+            format!("{:.0} MiB", r.generator_peak_rss_bytes as f64 / 1048576.0),
         ),
         (
             "disk per receipt",

@@ -11,15 +11,34 @@
 //! | `V` + authority + target slot + offence + both signatures | [`VoteEvidence`]: slashable votes |
 //! | `C` + bincode(Checkpoint) | the [`Certificate`] that justified it   |
 //! | `P` + height (u64 BE)    | the [`Finality`] of the first finalized checkpoint at or above each multiple of [`PROOF_PERIOD`] heights |
-//! | `M` + name               | metadata: head, accumulator, genesis, last signed slot, last vote, latest finality |
+//! | `M` + name               | metadata: head, last signed slot, last vote, latest finality |
+//! | `Ggenesis`               | the genesis JSON (`Mgenesis` in older stores) |
+//! | `Aaccumulator`           | the accumulator checkpoint: a block hash and the state's [`LtHash`] after that block |
+//! | `R` + height (u64 BE)    | the values at the checkpoint of the entries that block first changed since (`Vec<(StateKey, Option<StateValue>)>`) |
 //!
 //! Every block is committed with one atomic `apply_batch` (block, its state
-//! changes, tx index, head pointer, accumulator and the proposer's last
-//! signed slot together) followed by a flush, before anyone hears of the
-//! block. A crash therefore leaves the store at the previous block or the new
-//! one, never in between.
+//! changes, tx index, head pointer and the proposer's last signed slot
+//! together) followed by a flush, before anyone hears of the block. A crash
+//! therefore leaves the store at the previous block or the new one, never in
+//! between.
+//!
+//! The 2 KiB state accumulator is not rewritten with every block: sled is
+//! log-structured, so every overwrite appends, and rewriting it (next to the
+//! other hot metadata) was most of an empty block's footprint on disk. It
+//! is checkpointed under a key of its own (`Aaccumulator`: the hash of its
+//! block, then the accumulator) every [`ACCUMULATOR_PERIOD`] heights, at
+//! every reorg, and when [`ACCUMULATOR_MAX_TOUCHED`] entries changed since
+//! the last one. Between checkpoints each block records, under `R` +
+//! height, the value *at the checkpoint* of each entry it is the first to
+//! change (none for an empty block after the first). The accumulator being
+//! additive, the head's is the checkpoint's, minus those entries' values
+//! at the checkpoint, plus their values now; that is what opening computes,
+//! and it must give the head's state root. In memory the store keeps the
+//! head's accumulator.
 
+use std::collections::HashSet;
 use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use bincode::{Decode, Encode};
 
@@ -30,6 +49,11 @@ use bwchain_core::primitives::codec::{self, DecodeError};
 use bwchain_core::primitives::{Block, Hash, Header, Reward, SealedHeader, Signature, TxOutcome};
 use bwchain_core::state::{LtHash, StateChange, StateKey, StateValue, StateView, StorageError};
 
+mod accumulator;
+mod finality;
+
+use accumulator::{checkpoint_bytes, to_hash, Accumulator};
+
 const BLOCK: u8 = b'B';
 const HEIGHT: u8 = b'H';
 const TX: u8 = b'T';
@@ -39,13 +63,27 @@ const EVIDENCE: u8 = b'E';
 const VOTE_EVIDENCE: u8 = b'V';
 const CERTIFICATE: u8 = b'C';
 const PROOF: u8 = b'P';
+const REPLAY: u8 = b'R';
 /// One finality proof is kept per this many heights (FINALITY.md §1.7).
 pub const PROOF_PERIOD: u64 = 64;
 /// sled's page cache. Its default (1 GiB) is more than a node needs: the
 /// hot set is the devices and recent sessions.
 const CACHE_BYTES: u64 = 256 * 1024 * 1024;
+/// The accumulator is checkpointed at heights that are multiples of this.
+pub const ACCUMULATOR_PERIOD: u64 = 256;
+/// A checkpoint is also written once this many entries changed since the
+/// last one, bounding the memory and the work of opening.
+pub const ACCUMULATOR_MAX_TOUCHED: usize = 1 << 16;
 const META_HEAD: &[u8] = b"Mhead";
+/// Where stores before the accumulator checkpoint kept the head's
+/// accumulator, rewritten with every block; migrated on open.
 const META_ACCUMULATOR: &[u8] = b"Maccumulator";
+/// Outside the `M` range, so the hot metadata's page does not carry it.
+const ACCUMULATOR_CHECKPOINT: &[u8] = b"Aaccumulator";
+/// The genesis JSON, written once. Outside the `M` range, so the hot
+/// metadata's page does not carry it.
+const GENESIS: &[u8] = b"Ggenesis";
+/// Where stores of the older layout keep it.
 const META_GENESIS: &[u8] = b"Mgenesis";
 const META_LAST_SIGNED_SLOT: &[u8] = b"Mlast_signed_slot";
 const META_LAST_VOTE: &[u8] = b"Mlast_vote";
@@ -156,7 +194,11 @@ fn state_key(state_key: &StateKey) -> Vec<u8> {
 #[derive(Clone)]
 pub struct Store {
     db: sled::Db,
+    accumulator: Arc<Mutex<Accumulator>>,
 }
+
+/// One `R` record: entries and their values at the checkpoint.
+type Replay = Vec<(StateKey, Option<StateValue>)>;
 
 impl Store {
     /// Opens (or initializes with the genesis block) the store in `path`.
@@ -169,7 +211,7 @@ impl Store {
                 found,
             }),
             Some(_) => {
-                store.head()?;
+                store.load_accumulator()?;
                 Ok(store)
             }
             None => {
@@ -200,7 +242,10 @@ impl Store {
                     error,
                 },
             })?;
-        Ok(Self { db })
+        Ok(Self {
+            db,
+            accumulator: Arc::default(),
+        })
     }
 
     /// Opens a store that must already hold a chain, whatever its genesis.
@@ -212,7 +257,7 @@ impl Store {
             )));
         }
         let store = Self::open_db(path)?;
-        store.head()?;
+        store.load_accumulator()?;
         Ok(store)
     }
 
@@ -226,20 +271,31 @@ impl Store {
             batch.insert(state_key(state_key_), codec::encode(value));
         }
         let accumulator = spec.genesis_state.accumulator()?;
-        batch.insert(META_ACCUMULATOR, accumulator.to_bytes());
+        batch.insert(
+            ACCUMULATOR_CHECKPOINT,
+            checkpoint_bytes(&genesis_hash, &accumulator),
+        );
         batch.insert(META_HEAD, &genesis_hash.0);
         batch.insert(
-            META_GENESIS,
+            GENESIS,
             serde_json::to_vec(&spec.genesis).expect("genesis serializes"),
         );
         self.db.apply_batch(batch)?;
         self.db.flush()?;
+        *self.lock_accumulator() = Accumulator {
+            head: accumulator,
+            ..Accumulator::default()
+        };
         Ok(())
     }
 
     /// The genesis the store was created with.
     pub fn stored_genesis(&self) -> Result<Option<Genesis>, StoreError> {
-        let Some(bytes) = self.db.get(META_GENESIS)? else {
+        let stored = match self.db.get(GENESIS)? {
+            Some(bytes) => Some(bytes),
+            None => self.db.get(META_GENESIS)?,
+        };
+        let Some(bytes) = stored else {
             return Ok(None);
         };
         let genesis: Genesis = serde_json::from_slice(&bytes)
@@ -281,6 +337,34 @@ impl Store {
     /// old chain or the new one.
     pub(crate) fn commit_update(&self, update: ChainUpdate<'_>) -> Result<(), StoreError> {
         let mut batch = sled::Batch::default();
+        // Held until the batch is applied, so that no other commit moves
+        // the checkpoint in between.
+        let mut accumulator = self.lock_accumulator();
+        // The values at the checkpoint of the entries first changed now.
+        let mut first_changes: Vec<(u64, Replay)> = Vec::new();
+        let mut newly_touched = HashSet::new();
+        if update.reverted.is_empty() {
+            for (header, _, executed) in &update.added {
+                let replay: Replay = executed
+                    .changes
+                    .iter()
+                    .filter(|change| {
+                        !accumulator.touched.contains(&change.key)
+                            && newly_touched.insert(change.key)
+                    })
+                    .map(|change| (change.key, change.before.clone()))
+                    .collect();
+                if !replay.is_empty() {
+                    first_changes.push((header.height, replay));
+                }
+            }
+        }
+        let checkpoint = !update.reverted.is_empty()
+            || update
+                .added
+                .iter()
+                .any(|(header, _, _)| header.height % ACCUMULATOR_PERIOD == 0)
+            || accumulator.touched.len() + newly_touched.len() > ACCUMULATOR_MAX_TOUCHED;
         for reverted in &update.reverted {
             for tx_hash in &reverted.tx_hashes {
                 batch.remove(key(TX, &tx_hash.0));
@@ -318,9 +402,30 @@ impl Store {
                 None => batch.remove(state_key(state_key_)),
             }
         }
-        batch.insert(META_ACCUMULATOR, update.accumulator.to_bytes());
         if let Some(head) = head {
             batch.insert(META_HEAD, &head.0);
+        }
+        if checkpoint {
+            let head = match head {
+                Some(head) => head,
+                None => to_hash(
+                    &self
+                        .db
+                        .get(META_HEAD)?
+                        .ok_or_else(|| StoreError::Corrupt("no head".into()))?,
+                )?,
+            };
+            batch.insert(
+                ACCUMULATOR_CHECKPOINT,
+                checkpoint_bytes(&head, update.accumulator),
+            );
+            for height in &accumulator.records {
+                batch.remove(key(REPLAY, &height.to_be_bytes()));
+            }
+        } else {
+            for (height, replay) in &first_changes {
+                batch.insert(key(REPLAY, &height.to_be_bytes()), codec::encode(replay));
+            }
         }
         if let Some(slot) = update.signed_slot {
             batch.insert(META_LAST_SIGNED_SLOT, &slot.to_be_bytes());
@@ -330,120 +435,17 @@ impl Store {
         }
         self.db.apply_batch(batch)?;
         self.db.flush()?;
-        Ok(())
-    }
-
-    /// Records evidence of equivocation (kept forever; small and rare).
-    pub(crate) fn put_evidence(&self, evidence: &Evidence) -> Result<(), StoreError> {
-        let mut id = evidence.proposer.0.to_vec();
-        id.extend_from_slice(&evidence.slot.to_be_bytes());
-        self.db
-            .insert(key(EVIDENCE, &id), codec::encode(evidence))?;
-        self.db.flush()?;
-        Ok(())
-    }
-
-    /// Records this authority's vote as its last, flushed: only then may it
-    /// leave the node (FINALITY.md V2).
-    pub(crate) fn put_last_vote(&self, vote: &SignedVote) -> Result<(), StoreError> {
-        self.db.insert(META_LAST_VOTE, codec::encode(vote))?;
-        self.db.flush()?;
-        Ok(())
-    }
-
-    /// This authority's last vote.
-    pub fn last_vote(&self) -> Result<Option<SignedVote>, StoreError> {
-        self.decode_meta(META_LAST_VOTE)
-    }
-
-    /// Records slashable votes (kept forever; small and rare).
-    pub(crate) fn put_vote_evidence(&self, evidence: &VoteEvidence) -> Result<(), StoreError> {
-        let mut id = evidence.authority.0.to_vec();
-        id.extend_from_slice(&evidence.second.vote.target.slot.to_be_bytes());
-        id.extend_from_slice(&codec::encode(&evidence.offence));
-        id.extend_from_slice(&evidence.first.signature.0);
-        id.extend_from_slice(&evidence.second.signature.0);
-        self.db
-            .insert(key(VOTE_EVIDENCE, &id), codec::encode(evidence))?;
-        self.db.flush()?;
-        Ok(())
-    }
-
-    /// All recorded vote evidence, by authority and target slot.
-    pub fn vote_evidence(&self) -> Result<Vec<VoteEvidence>, StoreError> {
-        self.scan_decoded(VOTE_EVIDENCE)
-    }
-
-    /// Keeps a certificate of a justified checkpoint. Not flushed: a lost
-    /// certificate is fetched again from peers.
-    pub(crate) fn put_certificate(&self, certificate: &Certificate) -> Result<(), StoreError> {
-        self.db.insert(
-            key(CERTIFICATE, &codec::encode(&certificate.target)),
-            codec::encode(certificate),
-        )?;
-        Ok(())
-    }
-
-    /// The certificates kept, lowest target slot first.
-    pub fn certificates(&self) -> Result<Vec<Certificate>, StoreError> {
-        self.scan_decoded(CERTIFICATE)
-    }
-
-    /// Drops the certificates of checkpoints below `slot`.
-    pub(crate) fn forget_certificates_below(&self, slot: u64) -> Result<(), StoreError> {
-        let mut batch = sled::Batch::default();
-        for entry in self.db.scan_prefix([CERTIFICATE]) {
-            let (stored_key, _) = entry?;
-            let checkpoint: Checkpoint = codec::decode(&stored_key[1..])?;
-            if checkpoint.slot < slot {
-                batch.remove(stored_key);
-            }
+        accumulator.head = update.accumulator.clone();
+        if checkpoint {
+            accumulator.touched.clear();
+            accumulator.records.clear();
+        } else {
+            accumulator.touched.extend(newly_touched);
+            accumulator
+                .records
+                .extend(first_changes.iter().map(|(height, _)| *height));
         }
-        self.db.apply_batch(batch)?;
         Ok(())
-    }
-
-    /// Commits a new finalized checkpoint with its proof and drops the undo
-    /// data of the blocks it made final, in one flushed batch.
-    pub(crate) fn commit_finality(
-        &self,
-        finality: &Finality,
-        period_height: Option<u64>,
-        newly_final: &[Hash],
-    ) -> Result<(), StoreError> {
-        let mut batch = sled::Batch::default();
-        let encoded = codec::encode(finality);
-        batch.insert(META_FINALITY, encoded.clone());
-        if let Some(height) = period_height {
-            batch.insert(key(PROOF, &height.to_be_bytes()), encoded);
-        }
-        for hash in newly_final {
-            batch.remove(key(UNDO, &hash.0));
-        }
-        self.db.apply_batch(batch)?;
-        self.db.flush()?;
-        Ok(())
-    }
-
-    /// The latest finality committed.
-    pub fn finality(&self) -> Result<Option<Finality>, StoreError> {
-        self.decode_meta(META_FINALITY)
-    }
-
-    /// The kept finality whose finalized checkpoint is the lowest at or
-    /// above `height`, or the latest.
-    pub fn finality_covering(&self, height: u64) -> Result<Option<Finality>, StoreError> {
-        for entry in self
-            .db
-            .range(key(PROOF, &height.to_be_bytes())..key(PROOF + 1, &[]))
-        {
-            let (_, bytes) = entry?;
-            let finality: Finality = codec::decode(&bytes)?;
-            if finality.link.source.height >= height {
-                return Ok(Some(finality));
-            }
-        }
-        self.finality()
     }
 
     fn decode_meta<T: bincode::Decode<()>>(&self, name: &[u8]) -> Result<Option<T>, StoreError> {
@@ -456,17 +458,6 @@ impl Store {
     fn scan_decoded<T: bincode::Decode<()>>(&self, prefix: u8) -> Result<Vec<T>, StoreError> {
         self.db
             .scan_prefix([prefix])
-            .map(|entry| {
-                let (_, bytes) = entry?;
-                codec::decode(&bytes).map_err(StoreError::from)
-            })
-            .collect()
-    }
-
-    /// All recorded equivocation evidence, by proposer and slot.
-    pub fn evidence(&self) -> Result<Vec<Evidence>, StoreError> {
-        self.db
-            .scan_prefix([EVIDENCE])
             .map(|entry| {
                 let (_, bytes) = entry?;
                 codec::decode(&bytes).map_err(StoreError::from)
@@ -581,16 +572,6 @@ impl Store {
     }
 }
 
-fn to_hash(bytes: &[u8]) -> Result<Hash, StoreError> {
-    let array: [u8; 32] = bytes.try_into().map_err(|_| {
-        StoreError::Corrupt(format!(
-            "expected a 32-byte hash, found {} bytes",
-            bytes.len()
-        ))
-    })?;
-    Ok(Hash(array))
-}
-
 /// The block commit of the chain service, for benchmarks and tests (feature
 /// `testkit`). Everywhere else only the chain service writes the store.
 #[cfg(feature = "testkit")]
@@ -615,84 +596,11 @@ impl StateView for Store {
             .map_err(|err| StoreError::Corrupt(format!("state entry {state_key_:?}: {err}")).into())
     }
 
+    /// The head's, kept in memory.
     fn accumulator(&self) -> Result<LtHash, StorageError> {
-        let bytes = self
-            .db
-            .get(META_ACCUMULATOR)
-            .map_err(StoreError::Io)?
-            .ok_or_else(|| StoreError::Corrupt("no state accumulator".into()))?;
-        LtHash::from_bytes(&bytes).ok_or_else(|| {
-            StoreError::Corrupt("the state accumulator does not decode".into()).into()
-        })
+        Ok(self.lock_accumulator().head.clone())
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use bwchain_core::consensus::build_block;
-    use bwchain_core::primitives::signing::Keypair;
-
-    /// Opens the store again right after a handle was dropped: sled's
-    /// background flusher may hold the directory lock a moment longer.
-    fn reopen(path: &Path, spec: &ChainSpec) -> Result<Store, StoreError> {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        loop {
-            match Store::open(path, spec) {
-                Err(StoreError::Open { .. } | StoreError::InUse { .. })
-                    if std::time::Instant::now() < deadline =>
-                {
-                    std::thread::sleep(std::time::Duration::from_millis(20));
-                }
-                result => return result,
-            }
-        }
-    }
-
-    #[test]
-    fn commit_reopen_and_wrong_chain() {
-        let dir = tempfile::tempdir().unwrap();
-        let alice = Keypair::dev("alice");
-        let mut genesis = bwchain_core::genesis::presets::dev_at(0);
-        genesis.block_time_ms = 100;
-        let spec = ChainSpec::new(genesis.clone()).unwrap();
-        {
-            let store = Store::open(dir.path(), &spec).unwrap();
-            assert_eq!(store.head().unwrap().hash(), spec.genesis_hash());
-            assert_eq!(
-                store.accumulator().unwrap().root(),
-                spec.genesis_state.root()
-            );
-            let parent = store.head().unwrap();
-            let built =
-                build_block(&spec, &parent, &store, alice.account(), 150, Vec::new()).unwrap();
-            store
-                .commit_block(
-                    &built.header,
-                    &built.sign(&alice),
-                    &built.executed,
-                    Some(1),
-                    None,
-                    false,
-                )
-                .unwrap();
-            assert_eq!(store.head().unwrap().height, 1);
-        }
-        let store = reopen(dir.path(), &spec).unwrap();
-        let head = store.head().unwrap();
-        assert_eq!(head.height, 1);
-        assert_eq!(store.accumulator().unwrap().root(), head.state_root);
-        assert_eq!(store.last_signed_slot().unwrap(), Some(1));
-        assert_eq!(store.block_at(1).unwrap().unwrap().hash(), head.hash());
-        assert_eq!(store.stored_genesis().unwrap(), Some(genesis.clone()));
-        drop(store);
-
-        let mut other = genesis;
-        other.chain_id = "other".into();
-        let other = ChainSpec::new(other).unwrap();
-        assert!(matches!(
-            reopen(dir.path(), &other),
-            Err(StoreError::WrongChain { .. })
-        ));
-    }
-}
+mod tests;
