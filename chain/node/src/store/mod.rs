@@ -54,6 +54,9 @@ mod finality;
 
 use accumulator::{checkpoint_bytes, to_hash, Accumulator};
 
+/// How long opening waits for a data directory's lock to be released.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
 const BLOCK: u8 = b'B';
 const HEIGHT: u8 = b'H';
 const TX: u8 = b'T';
@@ -221,7 +224,23 @@ impl Store {
         }
     }
 
+    /// Opens the sled database. A lock still held (sled's flusher can keep
+    /// it a moment after a handle in this process is dropped, e.g. on a
+    /// quick restart) is waited for up to [`LOCK_WAIT`]; a lock held by
+    /// another process then fails with [`StoreError::InUse`].
     fn open_db(path: &Path) -> Result<Self, StoreError> {
+        let deadline = std::time::Instant::now() + LOCK_WAIT;
+        loop {
+            match Self::try_open_db(path) {
+                Err(StoreError::InUse { .. }) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(25));
+                }
+                result => return result,
+            }
+        }
+    }
+
+    fn try_open_db(path: &Path) -> Result<Self, StoreError> {
         let db = sled::Config::new()
             .path(path)
             .cache_capacity(CACHE_BYTES)

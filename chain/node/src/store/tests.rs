@@ -1,26 +1,29 @@
 //! Store tests: commits, reopening, the accumulator checkpoints and disk
 //! growth.
 
-mod commits {
-    use super::super::*;
-    use bwchain_core::consensus::build_block;
-    use bwchain_core::primitives::signing::Keypair;
+use super::*;
 
-    /// Opens the store again right after a handle was dropped: sled's
-    /// background flusher may hold the directory lock a moment longer.
-    fn reopen(path: &Path, spec: &ChainSpec) -> Result<Store, StoreError> {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        loop {
-            match Store::open(path, spec) {
-                Err(StoreError::Open { .. } | StoreError::InUse { .. })
-                    if std::time::Instant::now() < deadline =>
-                {
-                    std::thread::sleep(std::time::Duration::from_millis(20));
-                }
-                result => return result,
+/// Opens the store again right after a handle was dropped: sled's
+/// background flusher may hold the directory lock a moment longer.
+fn reopen(path: &Path, spec: &ChainSpec) -> Result<Store, StoreError> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        match Store::open(path, spec) {
+            Err(StoreError::Open { .. } | StoreError::InUse { .. })
+                if std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
             }
+            result => return result,
         }
     }
+}
+
+mod commits {
+    use super::super::*;
+    use super::reopen;
+    use bwchain_core::consensus::build_block;
+    use bwchain_core::primitives::signing::Keypair;
 
     #[test]
     fn commit_reopen_and_wrong_chain() {
@@ -72,6 +75,7 @@ mod commits {
 
 mod growth_tests {
     use super::super::*;
+    use super::reopen;
     use bwchain_core::consensus::build_block;
     use bwchain_core::primitives::signing::Keypair;
 
@@ -83,7 +87,7 @@ mod growth_tests {
         let mut genesis = bwchain_core::genesis::presets::dev_at(0);
         genesis.block_time_ms = 100;
         let spec = ChainSpec::new(genesis).unwrap();
-        let store = Store::open(dir.path(), &spec).unwrap();
+        let store = reopen(dir.path(), &spec).unwrap();
         let commit = |n: u64| {
             for _ in 0..n {
                 let parent = store.head().unwrap();
@@ -141,7 +145,7 @@ mod growth_tests {
         genesis.block_time_ms = 100;
         let spec = ChainSpec::new(genesis).unwrap();
         for blocks in [3, ACCUMULATOR_PERIOD - 3, 5] {
-            let store = Store::open(dir.path(), &spec).unwrap();
+            let store = reopen(dir.path(), &spec).unwrap();
             for _ in 0..blocks {
                 let parent = store.head().unwrap();
                 let slot = parent.slot + 1;
@@ -162,7 +166,7 @@ mod growth_tests {
             let head = store.head().unwrap();
             assert_eq!(store.accumulator().unwrap().root(), head.state_root);
         }
-        let store = Store::open(dir.path(), &spec).unwrap();
+        let store = reopen(dir.path(), &spec).unwrap();
         let head = store.head().unwrap();
         assert_eq!(head.height, ACCUMULATOR_PERIOD + 5);
         assert_eq!(store.accumulator().unwrap().root(), head.state_root);
@@ -176,7 +180,7 @@ mod growth_tests {
         let dir = tempfile::tempdir().unwrap();
         let spec = ChainSpec::new(bwchain_core::genesis::presets::dev_at(0)).unwrap();
         {
-            let store = Store::open(dir.path(), &spec).unwrap();
+            let store = reopen(dir.path(), &spec).unwrap();
             let accumulator = store.accumulator().unwrap();
             store.db.remove(ACCUMULATOR_CHECKPOINT).unwrap();
             store
@@ -185,7 +189,7 @@ mod growth_tests {
                 .unwrap();
             store.db.flush().unwrap();
         }
-        let store = Store::open(dir.path(), &spec).unwrap();
+        let store = reopen(dir.path(), &spec).unwrap();
         assert_eq!(
             store.accumulator().unwrap().root(),
             spec.genesis_state.root()
