@@ -231,7 +231,7 @@ impl Node {
             }
         }
         self.broadcast(None, Message::Vote(vote));
-        self.count_vote(chain, vote, None, now_ms);
+        self.count_vote(chain, vote, None, false, now_ms);
     }
 
     /// The lead vote for a block this authority is about to commit (V3):
@@ -300,7 +300,7 @@ impl Node {
             self.metrics().votes_relayed.fetch_add(1, Ordering::Relaxed);
             self.broadcast(from, Message::Vote(vote));
         }
-        self.count_vote(chain, vote, from, now_ms);
+        self.count_vote(chain, vote, from, true, now_ms);
         // The current slot's lead vote may be followed (V4).
         let is_lead = target == current
             && vote.authority == consensus::proposer_for(&self.spec().genesis, current);
@@ -312,13 +312,18 @@ impl Node {
 
     /// Evidence check, then the tally if the vote's blocks are known (held
     /// and fetched otherwise).
+    /// `ask_peer`: whether to ask `from` for what the vote needs (its
+    /// blocks, its source's certificate); off when held votes are counted
+    /// again after an import, so a long sync does not repeat the requests.
     fn count_vote(
         &self,
         chain: &mut ChainState,
         vote: SignedVote,
         from: Option<PeerId>,
+        ask_peer: bool,
         now_ms: u64,
     ) {
+        let ask = from.filter(|_| ask_peer);
         let update = {
             let ChainState { votes, tree, .. } = &mut *chain;
             let Some(votes) = votes.as_mut() else { return };
@@ -341,7 +346,7 @@ impl Node {
                     let source_known = votes.tally.is_justified(&vote.vote.source);
                     let update = votes.tally.add_vote(vote, &blocks);
                     if !source_known {
-                        if let Some(peer) = from {
+                        if let Some(peer) = ask {
                             self.send(Outbound::Send {
                                 peer,
                                 message: Message::GetCertificate {
@@ -354,7 +359,7 @@ impl Node {
                 }
                 VoteBlocks::Unknown(missing) => {
                     votes.hold(vote, from);
-                    if let Some(peer) = from {
+                    if let Some(peer) = ask {
                         self.send(Outbound::Send {
                             peer,
                             message: Message::GetAncestors {
@@ -489,7 +494,7 @@ impl Node {
         };
         let held: Vec<(SignedVote, Option<PeerId>)> = votes.held.drain(..).collect();
         for (vote, from) in held {
-            self.count_vote(chain, vote, from, now_ms);
+            self.count_vote(chain, vote, from, false, now_ms);
         }
         let update = {
             let ChainState { votes, tree, .. } = &mut *chain;
