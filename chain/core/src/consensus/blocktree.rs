@@ -113,10 +113,6 @@ impl BlockTree {
         self.side.iter()
     }
 
-    pub fn side_len(&self) -> usize {
-        self.side.len()
-    }
-
     /// Keeps a block whose parent is unknown, evicting the lowest orphan when
     /// the pool is full (the newest are likelier useful).
     pub fn insert_orphan(&mut self, hash: Hash, block: Block) {

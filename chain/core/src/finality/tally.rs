@@ -100,7 +100,6 @@ pub struct Finality {
 pub struct Tally {
     authorities: Vec<Account>,
     quorum: usize,
-    genesis_checkpoint: Checkpoint,
     /// Signers of each `source -> target`, by genesis index.
     links: BTreeMap<Vote, BTreeMap<usize, SignedVote>>,
     /// Justified checkpoints with their certificate (none for genesis).
@@ -120,7 +119,6 @@ impl Tally {
         Self {
             authorities: genesis.authorities.clone(),
             quorum: quorum(genesis.authorities.len()),
-            genesis_checkpoint,
             links: BTreeMap::new(),
             justified: BTreeMap::from([(genesis_checkpoint, None)]),
             finalized: genesis_checkpoint,
@@ -484,11 +482,6 @@ impl Tally {
             }
         }
         evidence
-    }
-
-    /// The genesis checkpoint this tally started from.
-    pub fn genesis_checkpoint(&self) -> Checkpoint {
-        self.genesis_checkpoint
     }
 }
 

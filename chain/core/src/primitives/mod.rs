@@ -4,7 +4,7 @@
 //! - [`codec`]: the bincode legacy layout and the bounded decoder;
 //! - [`hash`]: SHA-256, domain tags, Merkle roots;
 //! - types (re-exported here): receipts, transactions, headers, blocks, and
-//!   their sealed forms that carry their hash;
+//!   the sealed header that carries its hash;
 //! - [`verify`]: the signature rule (admissible keys, ZIP-215's cofactored
 //!   equation), single and batch;
 //! - [`signing`]: the exact signed bytes, keys, verification, key files;

@@ -120,37 +120,6 @@ impl std::ops::Deref for SealedHeader {
     }
 }
 
-/// A block together with its hash, computed once when the block was built
-/// or received.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SealedBlock {
-    block: Block,
-    hash: Hash,
-}
-
-impl SealedBlock {
-    pub fn new(block: Block) -> Self {
-        let hash = block.header.hash();
-        Self { block, hash }
-    }
-
-    pub fn block(&self) -> &Block {
-        &self.block
-    }
-
-    pub fn hash(&self) -> Hash {
-        self.hash
-    }
-
-    pub fn header(&self) -> &Header {
-        &self.block.header
-    }
-
-    pub fn into_block(self) -> Block {
-        self.block
-    }
-}
-
 /// What one receipt of an included claim earned.
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
 pub struct ReceiptOutcome {

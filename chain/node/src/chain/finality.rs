@@ -50,9 +50,7 @@ impl Node {
                      the finalized block is kept. Evidence is recorded."
                 );
                 for evidence in votes.tally.offenders(fault) {
-                    if let Err(err) = self.store().put_vote_evidence(&evidence) {
-                        tracing::error!(error = %err, "cannot record vote evidence");
-                    }
+                    self.record_vote_evidence(&evidence);
                 }
             }
         }

@@ -119,7 +119,7 @@ impl Node {
             self.broadcast(None, Message::NewBlock(block.clone()));
             if let Some(vote) = lead_vote {
                 let mut chain = self.chain();
-                self.lead_vote_committed(&mut chain, vote, now_ms);
+                self.send_own_vote(&mut chain, vote, now_ms);
             }
             return Ok(Some(StoredBlock {
                 block,

@@ -11,8 +11,8 @@ use std::collections::VecDeque;
 use bwchain_core::finality::blocks::{BlockIndex, BlockInfo};
 use bwchain_core::finality::tally::{check_vote_blocks, VoteBlocks};
 use bwchain_core::finality::{
-    check_proof, Certificate, Checkpoint, FinalityProof, SignedVote, Tally, Voter, VoterInput,
-    VoterOutput,
+    check_proof, Certificate, Checkpoint, FinalityProof, SignedVote, Tally, VoteEvidence, Voter,
+    VoterInput, VoterOutput,
 };
 
 use super::*;
@@ -221,7 +221,9 @@ impl Node {
         }
     }
 
-    fn send_own_vote(&self, chain: &mut ChainState, vote: SignedVote, now_ms: u64) {
+    /// Sends this authority's vote (after the certificate of its source)
+    /// and counts it; also used for the lead vote once its block is committed.
+    pub(super) fn send_own_vote(&self, chain: &mut ChainState, vote: SignedVote, now_ms: u64) {
         tracing::debug!(target_slot = vote.vote.target.slot, target = %vote.vote.target.hash, "voted");
         self.metrics().votes_sent.fetch_add(1, Ordering::Relaxed);
         // Relay the source's certificate before the vote that uses it.
@@ -259,16 +261,6 @@ impl Node {
             VoterOutput::Persist(vote) => Some(vote),
             VoterOutput::Send(_) => None,
         })
-    }
-
-    /// After the proposer's block and lead vote are committed together.
-    pub(super) fn lead_vote_committed(
-        &self,
-        chain: &mut ChainState,
-        vote: SignedVote,
-        now_ms: u64,
-    ) {
-        self.send_own_vote(chain, vote, now_ms);
     }
 
     /// A vote from a peer (or the network's relay of one).
@@ -328,17 +320,7 @@ impl Node {
             let ChainState { votes, tree, .. } = &mut *chain;
             let Some(votes) = votes.as_mut() else { return };
             for evidence in votes.tally.note_evidence(&vote) {
-                tracing::warn!(
-                    authority = %evidence.authority,
-                    kind = evidence.offence.kind(),
-                    "slashable votes: evidence recorded"
-                );
-                self.metrics()
-                    .evidence_votes
-                    .fetch_add(1, Ordering::Relaxed);
-                if let Err(err) = self.store().put_vote_evidence(&evidence) {
-                    tracing::error!(error = %err, "cannot record vote evidence");
-                }
+                self.record_vote_evidence(&evidence);
             }
             let blocks = NodeBlocks::new(self.store(), tree);
             match check_vote_blocks(&vote.vote, &blocks) {
@@ -377,6 +359,21 @@ impl Node {
             }
         };
         self.apply_tally(chain, update, now_ms);
+    }
+
+    /// Keeps slashable votes (durably), counts them and says so.
+    pub(super) fn record_vote_evidence(&self, evidence: &VoteEvidence) {
+        tracing::warn!(
+            authority = %evidence.authority,
+            kind = evidence.offence.kind(),
+            "slashable votes: evidence recorded"
+        );
+        self.metrics()
+            .evidence_votes
+            .fetch_add(1, Ordering::Relaxed);
+        if let Err(err) = self.store().put_vote_evidence(evidence) {
+            tracing::error!(error = %err, "cannot record vote evidence");
+        }
     }
 
     /// A certificate from a peer: checked, then counted as justification.
@@ -425,12 +422,7 @@ impl Node {
             }
             for vote in certificate.votes() {
                 for evidence in votes.tally.note_evidence(&vote) {
-                    self.metrics()
-                        .evidence_votes
-                        .fetch_add(1, Ordering::Relaxed);
-                    if let Err(err) = self.store().put_vote_evidence(&evidence) {
-                        tracing::error!(error = %err, "cannot record vote evidence");
-                    }
+                    self.record_vote_evidence(&evidence);
                 }
             }
             votes
@@ -467,12 +459,8 @@ impl Node {
         }
         match justified {
             Some(certificate) => {
-                certificate
-                    .check(&self.spec().genesis, &genesis_hash)
-                    .map_err(Misbehavior::BadVote)?;
                 let target = certificate.target;
-                self.accept_certificate(chain, certificate, now_ms);
-                self.fetch_if_unknown(chain, target.hash, from);
+                self.receive_certificate(chain, certificate, from, now_ms)?;
                 self.step_voter(chain, VoterInput::PeersJustified(target), now_ms);
             }
             // The peer has nothing justified beyond genesis.
