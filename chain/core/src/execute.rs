@@ -409,6 +409,54 @@ impl<'a> BlockExecutor<'a> {
     }
 }
 
+/// The cheap stateful checks, run before any signature is verified so that
+/// a transaction that could never apply costs a few state reads, not its
+/// signatures: the nonce is not behind the sender's (nor absurdly ahead of
+/// it, past `max_ahead`), a claim's provider and every consumer are active
+/// devices, a transfer is covered by the balance, and a `SetDevice` comes
+/// from an authority. [`check_tx_against_state`] still runs in full after the
+/// signatures, under the node's lock.
+pub fn precheck_tx(
+    spec: &ChainSpec,
+    state: &dyn StateView,
+    tx: &Tx,
+    max_ahead: u64,
+) -> Result<(), TxError> {
+    let mut overlay = Overlay::new(state);
+    let sender = overlay.account(&tx.from)?;
+    if tx.nonce < sender.nonce || tx.nonce - sender.nonce > max_ahead {
+        return Err(TxError::WrongNonce {
+            expected: sender.nonce,
+            found: tx.nonce,
+        });
+    }
+    match &tx.body {
+        TxBody::Claim { receipts } => {
+            active_device(&mut overlay, &tx.from)?;
+            let mut seen = std::collections::HashSet::with_capacity(receipts.len());
+            for receipt in receipts {
+                if seen.insert(receipt.consumer) {
+                    active_device(&mut overlay, &receipt.consumer)?;
+                }
+            }
+        }
+        TxBody::Transfer { amount, .. } => {
+            if sender.balance < *amount {
+                return Err(TxError::Overspend {
+                    balance: sender.balance,
+                    amount: *amount,
+                });
+            }
+        }
+        TxBody::SetDevice { .. } => {
+            if !spec.is_authority(&tx.from) {
+                return Err(TxError::NotAuthority { from: tx.from });
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Checks `tx` against the state as if it were the next transaction from
 /// its sender after `pending_nonce - state nonce` pending ones: everything
 /// but the nonce is checked against `state`. Used by the mempool on admission.

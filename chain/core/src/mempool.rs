@@ -1,10 +1,22 @@
 //! Pending transactions: per sender in nonce order, bounded in count, bytes
 //! and per sender. Pure bookkeeping: the node checks a transaction's
 //! signatures and validity against the head state before inserting it.
+//!
+//! The pool also remembers what its transactions commit to, so that
+//! admission can refuse what could never be included after them
+//! ([`Mempool::check_pending`]): each sender's pending transfers (a transfer
+//! its balance minus what it already has pending cannot cover is refused),
+//! and each session's pending receipt counters (a receipt that does not
+//! exceed one already pending would be a replay once that one is included).
+//!
+//! When the pool is full, a sender with fewer pending transactions than the
+//! busiest sender still gets in: the busiest sender's latest transaction is
+//! evicted to make room. One sender (or a few) cannot lock everyone else out.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::primitives::{Account, Hash, Tx, TxBody};
+use crate::state::SessionId;
 
 /// Default cap on pending transactions.
 pub const DEFAULT_MAX_TXS: usize = 100_000;
@@ -44,6 +56,23 @@ pub enum MempoolError {
     SenderFull { sender: Account, limit: usize },
     #[error("wrong nonce: expected {expected}, found {found}")]
     WrongNonce { expected: u64, found: u64 },
+    #[error(
+        "balance {balance} minus {pending} already pending in earlier transfers cannot cover {amount}"
+    )]
+    PendingOverspend {
+        balance: u64,
+        pending: u64,
+        amount: u64,
+    },
+    #[error(
+        "receipt {index} (session {session}, {bytes} bytes) repeats a pending receipt of the same session at {pending} bytes; wait for it to be included, then send a larger counter"
+    )]
+    ReceiptPending {
+        index: usize,
+        session: u64,
+        bytes: u64,
+        pending: u64,
+    },
 }
 
 /// Approximate encoded size of a transaction, for the byte bound.
@@ -78,6 +107,12 @@ pub struct Mempool {
     by_sender: HashMap<Account, BTreeMap<u64, Entry>>,
     by_hash: HashMap<Hash, (Account, u64)>,
     by_seq: BTreeMap<u64, Hash>,
+    /// Senders by how many transactions they have pending, for eviction.
+    by_count: BTreeSet<(usize, Account)>,
+    /// Each sender's pending transfer amounts, summed.
+    spend: HashMap<Account, u64>,
+    /// Each session's pending receipt counters (counter -> how many).
+    sessions: HashMap<SessionId, BTreeMap<u64, u32>>,
     next_seq: u64,
     bytes: usize,
 }
@@ -127,9 +162,72 @@ impl Mempool {
         }
     }
 
+    /// What the sender's pending transfers add up to.
+    pub fn pending_spend(&self, sender: &Account) -> u64 {
+        self.spend.get(sender).copied().unwrap_or(0)
+    }
+
+    /// How many transactions the sender has pending.
+    pub fn pending_count(&self, sender: &Account) -> usize {
+        self.by_sender.get(sender).map_or(0, BTreeMap::len)
+    }
+
+    /// Refuses a transaction that could not be included after the pending
+    /// ones even though it is valid against the head state: a transfer that
+    /// `balance` (the sender's balance in the head state) minus the sender's
+    /// pending transfers cannot cover, or a claim with a receipt whose
+    /// counter does not exceed a pending receipt of the same session.
+    pub fn check_pending(&self, tx: &Tx, balance: u64) -> Result<(), MempoolError> {
+        match &tx.body {
+            TxBody::Transfer { amount, .. } => {
+                let pending = self.pending_spend(&tx.from);
+                if balance.saturating_sub(pending) < *amount {
+                    return Err(MempoolError::PendingOverspend {
+                        balance,
+                        pending,
+                        amount: *amount,
+                    });
+                }
+            }
+            TxBody::Claim { receipts } => {
+                for (index, receipt) in receipts.iter().enumerate() {
+                    let id = SessionId {
+                        provider: receipt.provider,
+                        consumer: receipt.consumer,
+                        session: receipt.session,
+                    };
+                    let highest = self
+                        .sessions
+                        .get(&id)
+                        .and_then(|counters| counters.last_key_value())
+                        .map(|(bytes, _)| *bytes);
+                    if let Some(pending) = highest.filter(|pending| receipt.bytes <= *pending) {
+                        return Err(MempoolError::ReceiptPending {
+                            index,
+                            session: receipt.session,
+                            bytes: receipt.bytes,
+                            pending,
+                        });
+                    }
+                }
+            }
+            TxBody::SetDevice { .. } => {}
+        }
+        Ok(())
+    }
+
     /// Adds a checked transaction. `state_nonce` is the sender's nonce in the
     /// head state; the transaction must carry the sender's next nonce.
-    pub fn insert(&mut self, tx: Tx, hash: Hash, state_nonce: u64) -> Result<(), MempoolError> {
+    ///
+    /// When the pool is full and the sender has fewer pending transactions
+    /// than the busiest sender, that sender's latest transactions are evicted
+    /// to make room; their hashes are returned.
+    pub fn insert(
+        &mut self,
+        tx: Tx,
+        hash: Hash,
+        state_nonce: u64,
+    ) -> Result<Vec<Hash>, MempoolError> {
         let expected = self.next_nonce(&tx.from, state_nonce);
         if tx.nonce != expected {
             return Err(MempoolError::WrongNonce {
@@ -137,29 +235,57 @@ impl Mempool {
                 found: tx.nonce,
             });
         }
-        if self.len() >= self.limits.max_txs {
-            return Err(MempoolError::Full {
-                limit: self.limits.max_txs,
-            });
-        }
-        let size = approx_size(&tx);
-        if self.bytes + size > self.limits.max_bytes {
-            return Err(MempoolError::FullBytes {
-                limit: self.limits.max_bytes,
-            });
-        }
-        let pending = self.by_sender.get(&tx.from).map_or(0, BTreeMap::len);
+        let pending = self.pending_count(&tx.from);
         if pending >= self.limits.max_per_sender {
             return Err(MempoolError::SenderFull {
                 sender: tx.from,
                 limit: self.limits.max_per_sender,
             });
         }
+        let size = approx_size(&tx);
+        let mut evicted = Vec::new();
+        loop {
+            let full = if self.len() >= self.limits.max_txs {
+                MempoolError::Full {
+                    limit: self.limits.max_txs,
+                }
+            } else if self.bytes + size > self.limits.max_bytes {
+                MempoolError::FullBytes {
+                    limit: self.limits.max_bytes,
+                }
+            } else {
+                break;
+            };
+            // Evict only from a sender that would still have more pending
+            // than this one: eviction never favours the busier sender.
+            match self.by_count.last().copied() {
+                Some((count, busiest)) if count > pending + 1 && busiest != tx.from => {
+                    let Some(last) = self
+                        .by_sender
+                        .get(&busiest)
+                        .and_then(|txs| txs.last_key_value().map(|(nonce, _)| *nonce))
+                    else {
+                        return Err(full);
+                    };
+                    if let Some(entry) = self.remove_entry(&busiest, last) {
+                        evicted.push(entry.hash);
+                    }
+                }
+                _ => {
+                    // Nothing evicted is put back: the evicted were valid
+                    // but their senders had the most pending.
+                    return Err(full);
+                }
+            }
+        }
         let seq = self.next_seq;
         self.next_seq += 1;
         self.bytes += size;
         self.by_hash.insert(hash, (tx.from, tx.nonce));
         self.by_seq.insert(seq, hash);
+        self.by_count.remove(&(pending, tx.from));
+        self.by_count.insert((pending + 1, tx.from));
+        self.track(&tx, true);
         self.by_sender.entry(tx.from).or_default().insert(
             tx.nonce,
             Entry {
@@ -169,7 +295,53 @@ impl Mempool {
                 size,
             },
         );
-        Ok(())
+        Ok(evicted)
+    }
+
+    /// Adds (or removes) what a transaction commits to: its transfer amount
+    /// and its receipt counters.
+    fn track(&mut self, tx: &Tx, add: bool) {
+        match &tx.body {
+            TxBody::Transfer { amount, .. } => {
+                let spend = self.spend.entry(tx.from).or_insert(0);
+                if add {
+                    *spend = spend.saturating_add(*amount);
+                } else {
+                    *spend = spend.saturating_sub(*amount);
+                    if *spend == 0 {
+                        self.spend.remove(&tx.from);
+                    }
+                }
+            }
+            TxBody::Claim { receipts } => {
+                for receipt in receipts {
+                    let id = SessionId {
+                        provider: receipt.provider,
+                        consumer: receipt.consumer,
+                        session: receipt.session,
+                    };
+                    if add {
+                        *self
+                            .sessions
+                            .entry(id)
+                            .or_default()
+                            .entry(receipt.bytes)
+                            .or_insert(0) += 1;
+                    } else if let Some(counters) = self.sessions.get_mut(&id) {
+                        if let Some(refs) = counters.get_mut(&receipt.bytes) {
+                            *refs -= 1;
+                            if *refs == 0 {
+                                counters.remove(&receipt.bytes);
+                            }
+                        }
+                        if counters.is_empty() {
+                            self.sessions.remove(&id);
+                        }
+                    }
+                }
+            }
+            TxBody::SetDevice { .. } => {}
+        }
     }
 
     /// Up to `max` transactions in arrival order, for a block.
@@ -184,9 +356,15 @@ impl Mempool {
     fn remove_entry(&mut self, sender: &Account, nonce: u64) -> Option<Entry> {
         let txs = self.by_sender.get_mut(sender)?;
         let entry = txs.remove(&nonce)?;
+        let left = txs.len();
         if txs.is_empty() {
             self.by_sender.remove(sender);
         }
+        self.by_count.remove(&(left + 1, *sender));
+        if left > 0 {
+            self.by_count.insert((left, *sender));
+        }
+        self.track(&entry.tx, false);
         self.by_hash.remove(&entry.hash);
         self.by_seq.remove(&entry.seq);
         self.bytes -= entry.size;
@@ -364,5 +542,133 @@ mod tests {
             .collect();
         assert_eq!(taken, vec![ha0, ha1]);
         assert!(pool.is_empty());
+    }
+
+    fn transfer(sender: &Keypair, nonce: u64, amount: u64) -> (Tx, Hash) {
+        let (mut t, h) = tx(sender, nonce);
+        t.body = TxBody::Transfer {
+            to: Account([9; 32]),
+            amount,
+        };
+        (t, h)
+    }
+
+    fn claim(sender: &Keypair, nonce: u64, session: u64, bytes: u64) -> (Tx, Hash) {
+        let (mut t, h) = tx(sender, nonce);
+        t.body = TxBody::Claim {
+            receipts: vec![crate::primitives::Receipt {
+                provider: sender.account(),
+                consumer: Account([7; 32]),
+                session,
+                bytes,
+                signature: Signature([0; 64]),
+            }],
+        };
+        (t, h)
+    }
+
+    #[test]
+    fn pending_transfers_count_against_the_balance() {
+        let alice = Keypair::dev("alice");
+        let mut pool = Mempool::new(MempoolLimits::default());
+        let balance = 10;
+        for nonce in 0..3 {
+            let (t, h) = transfer(&alice, nonce, 3);
+            pool.check_pending(&t, balance).unwrap();
+            pool.insert(t, h, 0).unwrap();
+        }
+        assert_eq!(pool.pending_spend(&alice.account()), 9);
+        let (t, h) = transfer(&alice, 3, 2);
+        assert_eq!(
+            pool.check_pending(&t, balance),
+            Err(MempoolError::PendingOverspend {
+                balance: 10,
+                pending: 9,
+                amount: 2
+            })
+        );
+        let (t1, _) = transfer(&alice, 3, 1);
+        pool.check_pending(&t1, balance).unwrap();
+        // Once the first transfer is included (and the balance fell by 3),
+        // the pending sum falls with it.
+        pool.prune_sender(&alice.account(), 1);
+        assert_eq!(pool.pending_spend(&alice.account()), 6);
+        pool.check_pending(&t, 7).unwrap_err();
+        pool.check_pending(&t1, 7).unwrap();
+        let _ = h;
+        pool.take_sender(&alice.account());
+        assert_eq!(pool.pending_spend(&alice.account()), 0);
+        assert!(pool.spend.is_empty());
+    }
+
+    #[test]
+    fn a_receipt_must_exceed_the_pending_counter_of_its_session() {
+        let alice = Keypair::dev("alice");
+        let mut pool = Mempool::new(MempoolLimits::default());
+        let (c0, h0) = claim(&alice, 0, 5, 1_000);
+        pool.check_pending(&c0, 0).unwrap();
+        pool.insert(c0.clone(), h0, 0).unwrap();
+        // The same receipt again, or a smaller counter: refused with a reason.
+        for bytes in [1_000, 999] {
+            let (again, _) = claim(&alice, 1, 5, bytes);
+            assert_eq!(
+                pool.check_pending(&again, 0),
+                Err(MempoolError::ReceiptPending {
+                    index: 0,
+                    session: 5,
+                    bytes,
+                    pending: 1_000
+                })
+            );
+        }
+        // A larger counter, or another session, is fine.
+        let (more, _) = claim(&alice, 1, 5, 1_001);
+        pool.check_pending(&more, 0).unwrap();
+        let (other, _) = claim(&alice, 1, 6, 10);
+        pool.check_pending(&other, 0).unwrap();
+        // Once the pending claim leaves the pool, the session is free.
+        pool.remove_invalid(&h0);
+        assert!(pool.sessions.is_empty());
+        pool.check_pending(&c0, 0).unwrap();
+    }
+
+    #[test]
+    fn a_full_pool_evicts_the_busiest_sender_for_a_quieter_one() {
+        let alice = Keypair::dev("alice");
+        let bob = Keypair::dev("bob");
+        let carol = Keypair::dev("carol");
+        let mut pool = Mempool::new(MempoolLimits {
+            max_txs: 4,
+            max_bytes: usize::MAX,
+            max_per_sender: 10,
+        });
+        let mut alice_hashes = Vec::new();
+        for nonce in 0..4 {
+            let (t, h) = transfer(&alice, nonce, 1);
+            assert!(pool.insert(t, h, 0).unwrap().is_empty());
+            alice_hashes.push(h);
+        }
+        // Alice cannot evict herself.
+        let (t, h) = transfer(&alice, 4, 1);
+        assert_eq!(pool.insert(t, h, 0), Err(MempoolError::Full { limit: 4 }));
+        // Bob has nothing pending: alice's latest transaction makes room.
+        let (t, h) = transfer(&bob, 0, 1);
+        assert_eq!(pool.insert(t, h, 0).unwrap(), vec![alice_hashes[3]]);
+        assert!(pool.contains(&h) && !pool.contains(&alice_hashes[3]));
+        assert_eq!(pool.next_nonce(&alice.account(), 0), 3);
+        assert_eq!(pool.pending_spend(&alice.account()), 3);
+        // Bob (1 pending) against alice (3): alice's latest again.
+        let (t, h) = transfer(&bob, 1, 1);
+        assert_eq!(pool.insert(t, h, 0).unwrap(), vec![alice_hashes[2]]);
+        // Now alice and bob have 2 each: carol (0) still gets in.
+        let (t, h) = transfer(&carol, 0, 1);
+        assert_eq!(pool.insert(t, h, 0).unwrap().len(), 1);
+        assert!(pool.contains(&h));
+        // Bob (2) against a busiest of 2: no eviction.
+        let (t, h) = transfer(&bob, 2, 1);
+        assert_eq!(pool.insert(t, h, 0), Err(MempoolError::Full { limit: 4 }));
+        assert_eq!(pool.len(), 4);
+        let counted: usize = pool.by_count.iter().map(|(count, _)| count).sum();
+        assert_eq!(counted, pool.len());
     }
 }

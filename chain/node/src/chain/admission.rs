@@ -1,6 +1,11 @@
-//! Admission: checking submitted transactions (shape, signatures on all
-//! cores, then against the state under the lock) and adding them to the
-//! mempool.
+//! Admission: checking submitted transactions and adding them to the
+//! mempool. Cheapest checks first, so that a transaction that could never
+//! apply costs little: a cache of recently refused hashes, the shape, a few
+//! state reads ([`precheck_tx`]: nonce, devices, balance), then signatures on
+//! all cores, and last the full check against the state and the pending
+//! transactions under the lock.
+
+use bwchain_core::execute::precheck_tx;
 
 use super::*;
 
@@ -48,9 +53,7 @@ impl Node {
                 Ok(Some(location)) => Some(Err(SubmitError::AlreadyIncluded {
                     height: location.height,
                 })),
-                Ok(None) => bwchain_core::execute::check_tx_shape(spec, tx)
-                    .err()
-                    .map(|err| Err(err.into())),
+                Ok(None) => self.cheap_checks(tx, hash).err().map(Err),
             };
             results.push(early);
         }
@@ -63,6 +66,7 @@ impl Node {
         let admit_started = std::time::Instant::now();
         for (index, outcome) in to_verify.iter().zip(verified) {
             if let Err(err) = outcome {
+                let err = self.remember_refusal(hashes[*index], err.into());
                 results[*index] = Some(Err(err.into()));
             }
         }
@@ -118,18 +122,61 @@ impl Node {
         if self.chain().mempool.contains(&hash) {
             return Ok((hash, false));
         }
-        bwchain_core::execute::check_tx_shape(spec, &tx)?;
+        self.cheap_checks(&tx, &hash)?;
         if let Some(Err(err)) = self
             .shared
             .verifier
             .verify_txs(&spec.genesis_hash(), std::slice::from_ref(&tx))
             .pop()
         {
-            return Err(err.into());
+            return Err(self.remember_refusal(hash, err.into()).into());
         }
         let mut chain = self.chain();
         self.admit_checked(&mut chain, tx, hash, now_ms)?;
         Ok((hash, true))
+    }
+
+    /// Everything before the signatures: a refusal remembered from before,
+    /// the shape (remembered when wrong), then the state reads of
+    /// [`precheck_tx`] (not remembered: the state moves on).
+    fn cheap_checks(&self, tx: &Tx, hash: &Hash) -> Result<(), SubmitError> {
+        if let Some(err) = self.remembered_refusal(hash) {
+            return Err(err.into());
+        }
+        let spec = self.spec();
+        if let Err(err) = bwchain_core::execute::check_tx_shape(spec, tx) {
+            return Err(self.remember_refusal(*hash, err).into());
+        }
+        let max_ahead = self.shared.max_pending_per_sender as u64;
+        precheck_tx(spec, self.store(), tx, max_ahead)?;
+        Ok(())
+    }
+
+    fn remembered_refusal(&self, hash: &Hash) -> Option<TxError> {
+        let mut rejected = self
+            .shared
+            .rejected
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let err = rejected.get(hash).cloned();
+        if err.is_some() {
+            self.metrics()
+                .txs_refused_cached
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        err
+    }
+
+    /// Remembers that `hash` can never be valid (bad shape or signatures).
+    fn remember_refusal(&self, hash: Hash, err: TxError) -> TxError {
+        if !matches!(err, TxError::Storage(_)) {
+            self.shared
+                .rejected
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .put(hash, err.clone());
+        }
+        err
     }
 
     /// The stateful part of admission, under the chain lock.
@@ -146,15 +193,25 @@ impl Node {
             return Ok(());
         }
         let store = self.store();
-        let state_nonce = Overlay::new(store).account(&tx.from)?.nonce;
-        let expected = chain.mempool.next_nonce(&tx.from, state_nonce);
+        let sender = Overlay::new(store).account(&tx.from)?;
+        let expected = chain.mempool.next_nonce(&tx.from, sender.nonce);
         let ctx = BlockContext {
             height: chain.head.height + 1,
             timestamp_ms: now_ms.max(chain.head.timestamp_ms),
             proposer: chain.head.proposer,
         };
         check_tx_against_state(self.spec(), store, &ctx, &tx, expected)?;
-        chain.mempool.insert(tx, hash, state_nonce)?;
+        chain.mempool.check_pending(&tx, sender.balance)?;
+        let evicted = chain.mempool.insert(tx, hash, sender.nonce)?;
+        if !evicted.is_empty() {
+            tracing::debug!(
+                evicted = evicted.len(),
+                "mempool full: evicted the busiest sender's latest transactions"
+            );
+            self.metrics()
+                .txs_evicted
+                .fetch_add(evicted.len() as u64, Ordering::Relaxed);
+        }
         Ok(())
     }
 }

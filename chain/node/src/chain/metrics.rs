@@ -18,6 +18,10 @@ pub struct Metrics {
     pub txs_accepted: AtomicU64,
     pub txs_refused: AtomicU64,
     pub txs_dropped: AtomicU64,
+    /// Pending transactions evicted to make room for a quieter sender.
+    pub txs_evicted: AtomicU64,
+    /// Submissions refused from the cache of recent refusals.
+    pub txs_refused_cached: AtomicU64,
     pub outbound_dropped: AtomicU64,
     pub votes_sent: AtomicU64,
     pub votes_received: AtomicU64,

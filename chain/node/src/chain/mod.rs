@@ -73,6 +73,12 @@ use sync::PeerSync;
 /// queue is full, messages are dropped (and sync catches up later).
 pub const OUTBOUND_QUEUE: usize = 4096;
 
+/// How many refused transaction hashes admission remembers.
+const REJECTED_CACHE: std::num::NonZeroUsize = match std::num::NonZeroUsize::new(16_384) {
+    Some(size) => size,
+    None => unreachable!(),
+};
+
 /// Identifies a connected peer within this process.
 pub type PeerId = u64;
 
@@ -123,6 +129,11 @@ struct Shared {
     outbound: mpsc::Sender<Outbound>,
     /// Checks signatures on all cores, keeping devices' keys decompressed.
     verifier: BatchVerifier,
+    /// Transactions recently refused for good (shape or signatures), so a
+    /// resubmission is answered without checking its signatures again.
+    rejected: Mutex<lru::LruCache<Hash, TxError>>,
+    /// How far ahead of its state nonce a sender's transaction may be.
+    max_pending_per_sender: usize,
 }
 
 /// A handle to a node. Cheap to clone.
@@ -190,6 +201,8 @@ impl Node {
                 metrics: Metrics::default(),
                 outbound,
                 verifier: BatchVerifier::default(),
+                rejected: Mutex::new(lru::LruCache::new(REJECTED_CACHE)),
+                max_pending_per_sender: config.mempool.max_per_sender,
             }),
         };
         Ok((node, outbound_rx))

@@ -148,7 +148,11 @@ impl From<SubmitError> for ApiError {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
             SubmitError::Invalid(_) => StatusCode::BAD_REQUEST,
-            SubmitError::Mempool(MempoolError::WrongNonce { .. }) => StatusCode::BAD_REQUEST,
+            SubmitError::Mempool(
+                MempoolError::WrongNonce { .. } | MempoolError::PendingOverspend { .. },
+            ) => StatusCode::BAD_REQUEST,
+            // The same receipt is already waiting in another transaction.
+            SubmitError::Mempool(MempoolError::ReceiptPending { .. }) => StatusCode::CONFLICT,
             SubmitError::Mempool(_) => StatusCode::TOO_MANY_REQUESTS,
             SubmitError::AlreadyIncluded { .. } => StatusCode::CONFLICT,
         };
