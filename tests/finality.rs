@@ -1131,3 +1131,157 @@ fn a_peer_that_resets_a_connection_is_not_banned() {
         "a reset is not misbehaviour"
     );
 }
+
+// ---------------------------------------------------------------------------
+// The signing guard (issue 10): an authority with peers syncs before it
+// signs, and one that sees its own key signing elsewhere stops.
+
+/// Starts `authority-{index}`'s key on data dir `data-NAME` with `extra` flags.
+fn start_with_key(
+    chain: &TestChain,
+    name: &str,
+    index: usize,
+    peers: &[&str],
+    extra: &[&str],
+) -> NodeProcess {
+    let genesis = chain.genesis_file();
+    let data = chain.data(name);
+    let key = chain.key(&format!("authority-{index}"));
+    let mut args = vec![
+        "node",
+        "--genesis",
+        genesis.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--key",
+        key.to_str().unwrap(),
+        "--rpc",
+        "127.0.0.1:0",
+        "--listen",
+        "127.0.0.1:0",
+    ];
+    for peer in peers {
+        args.extend(["--peer", peer]);
+    }
+    args.extend(extra);
+    NodeProcess::start(&args, chain.path().join(format!("{name}.log")))
+}
+
+/// A second node started with an authority's key (a copied key, a forgotten
+/// old machine) listens before it signs, hears the first one's votes and
+/// blocks, and stops: it never equivocates. By default it exits with an
+/// error that says what to do; with `--on-doppelganger stop` it keeps
+/// serving and says so in `/status`.
+#[test]
+fn a_second_node_with_the_same_key_stops_before_it_signs() {
+    let chain = TestChain::with_authorities(3, |_| {});
+    let _logs = KeepLogs(
+        &chain,
+        "a_second_node_with_the_same_key_stops_before_it_signs",
+    );
+    let nodes = start_authorities(&chain, 3);
+    wait_until("the chain runs", WAIT, || nodes[2].height() >= 3);
+
+    let twin = start_with_key(
+        &chain,
+        "twin-stop",
+        0,
+        &[&nodes[1].p2p, &nodes[2].p2p],
+        &["--on-doppelganger", "stop"],
+    );
+    wait_until("the twin reports that it stopped signing", WAIT, || {
+        text(&status(&twin), "signing").starts_with("stopped: ")
+    });
+    assert!(
+        twin.log_text().contains("DOPPELGANGER"),
+        "{}",
+        twin.log_text()
+    );
+
+    let mut twin_exit = start_with_key(&chain, "twin-exit", 0, &[&nodes[1].p2p], &[]);
+    let exit = twin_exit
+        .wait_for_exit(WAIT)
+        .expect("the second twin exits on its own");
+    assert!(!exit.success(), "a doppelganger exit is an error: {exit}");
+    let log = twin_exit.log_text();
+    assert!(
+        log.contains("another node is signing with this node's authority key")
+            && log.contains("stop one of the two"),
+        "{log}"
+    );
+    // Neither twin signed anything: the honest nodes hold no evidence, and
+    // the original keeps signing.
+    let before = nodes[0].height();
+    wait_until("the original authority still produces", WAIT, || {
+        nodes[1].height() >= before + 4
+    });
+    for node in &nodes {
+        assert_eq!(number(&status(node), "evidence"), 0, "{}", status(node));
+        assert_eq!(text(&status(node), "signing"), "active");
+    }
+}
+
+/// An authority restarted behind its peers does not sign on its stale head
+/// while it cannot reach them (within the bounded wait); once they are back
+/// it syncs, then signs on top of their chain.
+#[test]
+fn a_restarted_authority_syncs_before_it_signs() {
+    let chain = TestChain::with_authorities(3, |_| {});
+    let _logs = KeepLogs(&chain, "a_restarted_authority_syncs_before_it_signs");
+    let mut nodes = start_authorities(&chain, 2);
+    let proxies = [Proxy::start(), Proxy::start()];
+    for (proxy, node) in proxies.iter().zip(&nodes) {
+        proxy.set_target(&node.p2p);
+    }
+    let peers = [proxies[0].address.as_str(), proxies[1].address.as_str()];
+    let lagging = start_with_key(&chain, "n2", 2, &peers, &[]);
+    wait_until("all three produce", WAIT, || lagging.height() >= 4);
+    lagging.stop();
+    let stale = nodes[0].height();
+    wait_until("the others move on", WAIT, || {
+        nodes[0].height() >= stale + 8
+    });
+
+    // Restarted while its peers are unreachable: it waits, signing nothing,
+    // for longer than its listening window and several of its slots.
+    for proxy in &proxies {
+        proxy.set_link(Link::Cut);
+    }
+    let lagging = start_with_key(&chain, "n2", 2, &peers, &[]);
+    let restarted_at = lagging.height();
+    thread::sleep(Duration::from_millis(10 * BLOCK_TIME_MS));
+    let waiting = status(&lagging);
+    assert_eq!(
+        number(&waiting, "height"),
+        restarted_at,
+        "it signed on its stale head: {waiting}"
+    );
+    assert!(
+        text(&waiting, "signing").starts_with("waiting: "),
+        "{waiting}"
+    );
+
+    // The peers are back: it syncs, then signs on their chain.
+    for proxy in &proxies {
+        proxy.set_link(Link::Up);
+    }
+    wait_until("it signs again", WAIT, || {
+        text(&status(&lagging), "signing") == "active"
+    });
+    let caught_up = nodes[0].height();
+    wait_until("it produces a block on the shared chain", WAIT, || {
+        status(&lagging)["authority_activity"][2]["last_height"]
+            .as_u64()
+            .is_some_and(|height| height > caught_up)
+    });
+    nodes.push(lagging);
+    for node in &nodes {
+        let status = status(node);
+        assert_eq!(number(&status, "evidence"), 0, "{status}");
+    }
+    // Its blocks are on the others' chain.
+    let height = nodes[2].height();
+    wait_until("the others have its latest block", WAIT, || {
+        nodes[0].hash_at(height) == nodes[2].hash_at(height)
+    });
+}

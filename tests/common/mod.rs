@@ -164,13 +164,20 @@ pub struct NodeProcess {
 
 impl NodeProcess {
     pub fn start(args: &[&str], log: PathBuf) -> Self {
+        let mut command = Command::new(BIN);
+        command.args(args);
+        Self::start_command(command, log)
+    }
+
+    /// Starts `command` (which runs `bwchain node` in the end, perhaps
+    /// through a wrapper) and waits for it to print its addresses.
+    pub fn start_command(mut command: Command, log: PathBuf) -> Self {
         let log_file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&log)
             .unwrap();
-        let mut child = Command::new(BIN)
-            .args(args)
+        let mut child = command
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -285,6 +292,18 @@ impl NodeProcess {
             assert!(start.elapsed() < WAIT, "node did not stop on SIGTERM");
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// Waits (at most `limit`) for the node to exit on its own; its status.
+    pub fn wait_for_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
     }
 
     /// Kills the node with SIGKILL, as a crash would.

@@ -49,6 +49,12 @@ pub struct Status {
     /// Evidence the node holds, blocks and votes (see `GET /evidence`).
     #[serde(default)]
     pub evidence: u64,
+    /// Whether this node signs blocks and votes: `none` (not an authority),
+    /// `active`, `waiting: ...` (at start: listening for another node with
+    /// the same key, or syncing first) or `stopped: ...` (another node signs
+    /// with this key).
+    #[serde(default)]
+    pub signing: String,
 }
 
 /// One connected peer.

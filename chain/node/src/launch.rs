@@ -17,7 +17,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::chain::{Node, NodeConfig, NodeError};
+use crate::chain::{GuardConfig, Node, NodeConfig, NodeError};
 use crate::clock::now_ms;
 use crate::net::{self, NetConfig};
 use crate::rpc;
@@ -36,6 +36,23 @@ pub struct LaunchConfig {
     /// Peers to dial and keep dialing (`host:port`).
     pub peers: Vec<String>,
     pub max_peers: usize,
+    /// An authority with peers listens this many slots for another node
+    /// signing with its key before it signs (`None`: one round of the
+    /// authorities plus one; 0: do not listen).
+    pub doppelganger_slots: Option<u64>,
+    /// What to do when another node signs with this node's key.
+    pub on_doppelganger: OnDoppelganger,
+}
+
+/// What a node does when it sees another node signing with its key. It
+/// stops signing either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnDoppelganger {
+    /// Exit with an error (the default: an operator notices).
+    #[default]
+    Exit,
+    /// Keep running (serving the API and relaying) without signing.
+    Stop,
 }
 
 /// Why a node could not start. Each says what to fix.
@@ -64,6 +81,10 @@ pub enum RunError {
     Launch(Box<LaunchError>),
     #[error(transparent)]
     Serve(std::io::Error),
+    #[error("stopped: another node is signing with this node's authority key ({0}); stop one of the two, then restart this one")]
+    Doppelganger(String),
+    #[error("stopped: a write to the data directory failed ({0}); what is stored is intact: free disk space (or fix the disk), then restart the node")]
+    Storage(String),
 }
 
 /// A started node: its API and peer addresses, and its tasks.
@@ -73,6 +94,7 @@ pub struct RunningNode {
     pub rpc_addr: SocketAddr,
     /// Where peers are accepted (`None`: dial only).
     pub p2p_addr: Option<SocketAddr>,
+    on_doppelganger: OnDoppelganger,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
     server: JoinHandle<std::io::Result<()>>,
@@ -83,11 +105,22 @@ pub struct RunningNode {
 /// periodic ticks, the HTTP API and the peer network. Must be called within
 /// a tokio runtime.
 pub async fn start(config: LaunchConfig) -> Result<RunningNode, LaunchError> {
+    let started_ms = now_ms();
+    let guard = if config.peers.is_empty() {
+        GuardConfig::alone(started_ms)
+    } else {
+        let mut guard = GuardConfig::with_peers(&config.spec.genesis, started_ms);
+        if let Some(slots) = config.doppelganger_slots {
+            guard.listen_slots = slots;
+        }
+        guard
+    };
     let (node, outbound) = Node::open(NodeConfig {
         spec: config.spec,
         keypair: config.keypair,
         data_dir: config.data_dir.clone(),
         mempool: config.mempool,
+        guard,
     })
     .map_err(|error| LaunchError::Open {
         data_dir: config.data_dir.clone(),
@@ -138,6 +171,7 @@ pub async fn start(config: LaunchConfig) -> Result<RunningNode, LaunchError> {
         node,
         rpc_addr,
         p2p_addr,
+        on_doppelganger: config.on_doppelganger,
         stop,
         tasks: vec![producer, ticker, deadlines, network],
         server,
@@ -145,6 +179,25 @@ pub async fn start(config: LaunchConfig) -> Result<RunningNode, LaunchError> {
 }
 
 impl RunningNode {
+    /// Completes when the node must stop (fail-stop): a storage write
+    /// failed, or another node signs with this node's key and the node is to
+    /// exit then ([`OnDoppelganger::Exit`]). Never completes otherwise.
+    pub async fn fatal(&self) -> RunError {
+        let exit_on_doppelganger =
+            self.on_doppelganger == OnDoppelganger::Exit && self.node.authority().is_some();
+        loop {
+            if let Some(failure) = self.node.store().write_failure() {
+                return RunError::Storage(failure);
+            }
+            if exit_on_doppelganger {
+                if let Some(what) = self.node.doppelganger() {
+                    return RunError::Doppelganger(what);
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Serves until `shutdown` completes, then stops.
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
         shutdown.await;
@@ -177,17 +230,37 @@ pub fn run_until_signal(
         .enable_all()
         .build()
         .map_err(RunError::Runtime)?;
-    runtime.block_on(async move {
+    let result = runtime.block_on(async move {
         let running = start(config)
             .await
             .map_err(|error| RunError::Launch(Box::new(error)))?;
         started(&running);
-        running
-            .run_until(shutdown_signal())
-            .await
-            .map_err(RunError::Serve)
-    })
+        let fatal = tokio::select! {
+            _ = shutdown_signal() => None,
+            fatal = running.fatal() => Some(fatal),
+        };
+        if let Some(fatal) = &fatal {
+            tracing::error!("{fatal}");
+        }
+        tracing::info!("shutting down");
+        // Stopping waits for work in progress, but not forever: a task stuck
+        // in storage must not keep the process alive.
+        match tokio::time::timeout(STOP_DEADLINE, running.stop()).await {
+            Ok(stopped) => stopped.map_err(RunError::Serve)?,
+            Err(_) => tracing::warn!(
+                deadline_s = STOP_DEADLINE.as_secs(),
+                "the node did not stop in time; exiting anyway"
+            ),
+        }
+        fatal.map_or(Ok(()), Err)
+    });
+    // Blocking work still running (a storage call that hangs) is abandoned.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    result
 }
+
+/// How long a stopping node waits for its tasks before it exits anyway.
+const STOP_DEADLINE: Duration = Duration::from_secs(10);
 
 /// A new data directory for a node whose chain need not outlive the run
 /// (`bwchain node --dev` without `--data`, like Substrate's `--tmp`): it is

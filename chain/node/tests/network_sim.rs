@@ -672,6 +672,7 @@ fn import_block_outcomes() {
         keypair: None,
         data_dir: dir.path().to_path_buf(),
         mempool: MempoolLimits::default(),
+        guard: bwchain_node::chain::GuardConfig::open(),
     })
     .unwrap();
     let builder = Builder {

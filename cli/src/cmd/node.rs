@@ -57,6 +57,29 @@ pub struct NodeArgs {
     /// Most pending transactions from one sender.
     #[arg(long, value_name = "N", default_value_t = bwchain_core::mempool::DEFAULT_MAX_PER_SENDER)]
     pub mempool_max_per_sender: usize,
+    /// An authority with --peer listens this many slots at start for another
+    /// node signing with its key before it signs (default: the number of
+    /// authorities plus one; 0 turns listening off). It also syncs with its
+    /// peers before signing (for at most 30 slots).
+    #[arg(long, value_name = "SLOTS", env = "BWCHAIN_DOPPELGANGER_SLOTS")]
+    pub doppelganger_slots: Option<u64>,
+    /// What to do when another node signs with this node's authority key:
+    /// `exit` with an error, or `stop` signing and keep serving. It stops
+    /// signing either way.
+    #[arg(
+        long,
+        value_name = "ACTION",
+        default_value = "exit",
+        env = "BWCHAIN_ON_DOPPELGANGER"
+    )]
+    pub on_doppelganger: DoppelgangerArg,
+}
+
+/// `--on-doppelganger`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum DoppelgangerArg {
+    Exit,
+    Stop,
 }
 
 pub fn run(args: NodeArgs) -> anyhow::Result<()> {
@@ -98,6 +121,11 @@ pub fn run(args: NodeArgs) -> anyhow::Result<()> {
         listen: (args.listen != "off").then(|| args.listen.clone()),
         peers: args.peers.clone(),
         max_peers: args.max_peers,
+        doppelganger_slots: args.doppelganger_slots,
+        on_doppelganger: match args.on_doppelganger {
+            DoppelgangerArg::Exit => launch::OnDoppelganger::Exit,
+            DoppelgangerArg::Stop => launch::OnDoppelganger::Stop,
+        },
     };
     launch::run_until_signal(config, |running| {
         let node = &running.node;

@@ -140,6 +140,10 @@ impl Node {
     /// the shape (remembered when wrong), then the state reads of
     /// [`precheck_tx`] (not remembered: the state moves on).
     fn cheap_checks(&self, tx: &Tx, hash: &Hash) -> Result<(), SubmitError> {
+        if let Some(failure) = self.store().write_failure() {
+            // It could never be included by this node: say so now.
+            return Err(StoreError::WritesStopped(failure).into());
+        }
         if let Some(err) = self.remembered_refusal(hash) {
             return Err(err.into());
         }

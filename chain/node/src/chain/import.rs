@@ -88,6 +88,7 @@ impl Node {
             error: Box::new(error),
         };
         check_header_alone(spec, &header, &block.signature).map_err(invalid)?;
+        self.watch_block(chain, &header);
         self.note_slot(chain, &header, &block.signature)?;
         if header.height <= chain.finalized.height {
             // It can never beat the finalized chain; nothing to do with it.

@@ -28,6 +28,8 @@ pub struct Metrics {
     pub votes_relayed: AtomicU64,
     pub votes_invalid: AtomicU64,
     pub evidence_votes: AtomicU64,
+    /// 1 once another node was seen signing with this node's key.
+    pub doppelganger: AtomicU64,
 }
 
 impl Node {

@@ -29,6 +29,7 @@
 mod admission;
 mod errors;
 mod finality;
+mod guard;
 mod head;
 mod import;
 mod metrics;
@@ -64,6 +65,7 @@ use crate::clock::now_ms;
 use crate::store::{ChainUpdate, Store, StoreError, StoredBlock, TxLocation};
 
 pub use errors::{ImportError, Imported, Misbehavior, NodeError, SubmitError};
+pub use guard::{GuardConfig, SigningState};
 pub use metrics::Metrics;
 pub use ports::{AccountView, ApiBackend, ChainReader, PeerHandler, TxSubmitter};
 pub use queries::{AuthorityActivity, ChainStatus, PeerView, TxStatus};
@@ -101,6 +103,8 @@ pub struct NodeConfig {
     pub keypair: Option<Keypair>,
     pub data_dir: PathBuf,
     pub mempool: MempoolLimits,
+    /// When the authority may start signing (doppelganger, sync first).
+    pub guard: GuardConfig,
 }
 
 struct ChainState {
@@ -118,6 +122,8 @@ struct ChainState {
     /// Finality votes; `None` with one authority (no votes: every block is
     /// final when committed).
     votes: Option<votes::Votes>,
+    /// When this authority may sign (and whether it has stopped for good).
+    guard: guard::SigningGuard,
 }
 
 struct Shared {
@@ -180,6 +186,10 @@ impl Node {
                 }
             }
         };
+        let last_vote = store
+            .last_vote()?
+            .map(|vote| vote.id(&config.spec.genesis_hash()));
+        let guard = guard::SigningGuard::new(&config.spec, config.guard, last_vote);
         let (outbound, outbound_rx) = mpsc::channel(OUTBOUND_QUEUE);
         let node = Self {
             shared: Arc::new(Shared {
@@ -194,6 +204,7 @@ impl Node {
                     peers: BTreeMap::new(),
                     last_status_ms: 0,
                     votes,
+                    guard,
                 }),
                 spec: config.spec,
                 keypair: config.keypair,
@@ -205,6 +216,7 @@ impl Node {
                 max_pending_per_sender: config.mempool.max_per_sender,
             }),
         };
+        node.check_stored_blocks(&mut node.chain())?;
         Ok((node, outbound_rx))
     }
 

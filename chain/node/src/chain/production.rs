@@ -15,6 +15,10 @@ impl Node {
         let Some(keypair) = &self.shared.keypair else {
             return Ok(None);
         };
+        if self.store().write_failure().is_some() {
+            // Nothing can be committed: no block is signed (launch exits).
+            return Ok(None);
+        }
         let spec = self.spec();
         let Some(slot) = consensus::slot_at(&spec.genesis, now_ms) else {
             return Ok(None);
@@ -30,9 +34,9 @@ impl Node {
         loop {
             attempts += 1;
             let (parent, candidates) = {
-                let chain = self.chain();
+                let mut chain = self.chain();
                 let already_signed = chain.last_signed_slot.is_some_and(|last| last >= slot);
-                if already_signed || slot <= chain.head.slot {
+                if already_signed || slot <= chain.head.slot || !self.may_sign(&mut chain, now_ms) {
                     return Ok(None);
                 }
                 (chain.head.clone(), chain.mempool.candidates(max_candidates))
@@ -55,7 +59,9 @@ impl Node {
                 }
                 return Ok(None);
             }
-            if chain.last_signed_slot.is_some_and(|last| last >= slot) {
+            if chain.last_signed_slot.is_some_and(|last| last >= slot)
+                || !self.may_sign(&mut chain, now_ms)
+            {
                 return Ok(None);
             }
             let built_in = build_started.elapsed();
@@ -82,6 +88,7 @@ impl Node {
                 "block timings"
             );
             chain.last_signed_slot = Some(slot);
+            self.signed_block(&mut chain, built.header.hash());
             self.note_slot(&mut chain, &built.header, &block.signature)?;
             for (hash, error) in &built.rejected {
                 let dropped = chain.mempool.remove_invalid(hash);

@@ -37,6 +37,8 @@ pub struct ChainStatus {
     pub mempool: usize,
     pub peers: Vec<PeerView>,
     pub syncing: bool,
+    /// Whether this authority signs now (see `guard`).
+    pub signing: SigningState,
 }
 
 /// A transaction's status as the API reports it.
@@ -73,6 +75,7 @@ impl Node {
             finalized_checkpoint,
             safety_fault,
             syncing: best_peer > chain.head.height + 1,
+            signing: self.signing_state(&chain, now_ms()),
             head: chain.head.clone(),
             finalized: chain.finalized.clone(),
             mempool: chain.mempool.len(),

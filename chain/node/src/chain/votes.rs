@@ -163,7 +163,7 @@ pub(super) fn checkpoint(slot: u64, header: &SealedHeader) -> Checkpoint {
 }
 
 impl Node {
-    fn slot_of(&self, now_ms: u64) -> u64 {
+    pub(super) fn slot_of(&self, now_ms: u64) -> u64 {
         consensus::slot_at(&self.spec().genesis, now_ms).unwrap_or(0)
     }
 
@@ -204,8 +204,13 @@ impl Node {
         self.carry_out(chain, outputs, now_ms);
     }
 
-    /// Persists (flushed) then sends this authority's votes (V2).
+    /// Persists (flushed) then sends this authority's votes (V2). Nothing is
+    /// signed while the signing guard is closed: the votes are dropped
+    /// unsent and unrecorded (not voting is always safe).
     fn carry_out(&self, chain: &mut ChainState, outputs: Vec<VoterOutput>, now_ms: u64) {
+        if !outputs.is_empty() && !self.may_sign(chain, now_ms) {
+            return;
+        }
         for output in outputs {
             match output {
                 VoterOutput::Persist(vote) => {
@@ -226,6 +231,7 @@ impl Node {
     pub(super) fn send_own_vote(&self, chain: &mut ChainState, vote: SignedVote, now_ms: u64) {
         tracing::debug!(target_slot = vote.vote.target.slot, target = %vote.vote.target.hash, "voted");
         self.metrics().votes_sent.fetch_add(1, Ordering::Relaxed);
+        self.signed_vote(chain, &vote);
         // Relay the source's certificate before the vote that uses it.
         if let Some(votes) = &chain.votes {
             if let Some(certificate) = votes.tally.certificate(&vote.vote.source) {
@@ -285,6 +291,7 @@ impl Node {
             self.metrics().votes_invalid.fetch_add(1, Ordering::Relaxed);
             return Err(Misbehavior::BadVote(error));
         }
+        self.watch_vote(chain, &vote);
         let current = self.slot_of(now_ms);
         let newest = self.slot_of(now_ms.saturating_add(self.spec().genesis.max_clock_drift_ms));
         let target = vote.vote.target.slot;

@@ -225,6 +225,7 @@ impl ChainReader for FakeChain {
             mempool,
             peers: Vec::new(),
             syncing: false,
+            signing: crate::chain::SigningState::None,
         }
     }
 

@@ -137,13 +137,20 @@ impl IntoResponse for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
-        Self::internal(err.to_string())
+        match err {
+            // Reads still work; writes wait for a restart.
+            StoreError::WritesStopped(_) => {
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, err.to_string())
+            }
+            err => Self::internal(err.to_string()),
+        }
     }
 }
 
 impl From<SubmitError> for ApiError {
     fn from(err: SubmitError) -> Self {
         let status = match &err {
+            SubmitError::Storage(StoreError::WritesStopped(_)) => StatusCode::SERVICE_UNAVAILABLE,
             SubmitError::Invalid(TxError::Storage(_)) | SubmitError::Storage(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }

@@ -43,6 +43,7 @@ pub(super) async fn status(State(backend): State<Backend>) -> ApiResult<JsonAnsw
         peers,
         mempool: status.mempool as u64,
         syncing: status.syncing,
+        signing: status.signing.describe(),
         evidence: (backend.evidence()?.len() + backend.vote_evidence()?.len()) as u64,
     }))
 }

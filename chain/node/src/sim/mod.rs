@@ -233,6 +233,7 @@ fn open_node(spec: &ChainSpec, keypair: Option<&Keypair>, dir: &TempDir) -> Runn
         keypair: keypair.cloned(),
         data_dir: dir.path().to_path_buf(),
         mempool: MempoolLimits::default(),
+        guard: crate::chain::GuardConfig::open(),
     })
     .expect("node opens");
     Running { node, outbound }

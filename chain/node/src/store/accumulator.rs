@@ -43,8 +43,7 @@ impl Store {
                 checkpoint_bytes(&head.hash(), &accumulator),
             );
             batch.remove(META_ACCUMULATOR);
-            self.db.apply_batch(batch)?;
-            self.db.flush()?;
+            self.apply_flushed(batch)?;
             *self.lock_accumulator() = Accumulator {
                 head: accumulator,
                 ..Accumulator::default()

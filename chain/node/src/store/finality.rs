@@ -10,18 +10,17 @@ impl Store {
     pub(crate) fn put_evidence(&self, evidence: &Evidence) -> Result<(), StoreError> {
         let mut id = evidence.proposer.0.to_vec();
         id.extend_from_slice(&evidence.slot.to_be_bytes());
-        self.db
-            .insert(key(EVIDENCE, &id), codec::encode(evidence))?;
-        self.db.flush()?;
-        Ok(())
+        let mut batch = sled::Batch::default();
+        batch.insert(key(EVIDENCE, &id), codec::encode(evidence));
+        self.apply_flushed(batch)
     }
 
     /// Records this authority's vote as its last, flushed: only then may it
     /// leave the node (FINALITY.md V2).
     pub(crate) fn put_last_vote(&self, vote: &SignedVote) -> Result<(), StoreError> {
-        self.db.insert(META_LAST_VOTE, codec::encode(vote))?;
-        self.db.flush()?;
-        Ok(())
+        let mut batch = sled::Batch::default();
+        batch.insert(META_LAST_VOTE, codec::encode(vote));
+        self.apply_flushed(batch)
     }
 
     /// This authority's last vote.
@@ -36,10 +35,9 @@ impl Store {
         id.extend_from_slice(&codec::encode(&evidence.offence));
         id.extend_from_slice(&evidence.first.signature.0);
         id.extend_from_slice(&evidence.second.signature.0);
-        self.db
-            .insert(key(VOTE_EVIDENCE, &id), codec::encode(evidence))?;
-        self.db.flush()?;
-        Ok(())
+        let mut batch = sled::Batch::default();
+        batch.insert(key(VOTE_EVIDENCE, &id), codec::encode(evidence));
+        self.apply_flushed(batch)
     }
 
     /// All recorded vote evidence, by authority and target slot.
@@ -50,10 +48,12 @@ impl Store {
     /// Keeps a certificate of a justified checkpoint. Not flushed: a lost
     /// certificate is fetched again from peers.
     pub(crate) fn put_certificate(&self, certificate: &Certificate) -> Result<(), StoreError> {
-        self.db.insert(
-            key(CERTIFICATE, &codec::encode(&certificate.target)),
-            codec::encode(certificate),
-        )?;
+        self.write(|| {
+            self.db.insert(
+                key(CERTIFICATE, &codec::encode(&certificate.target)),
+                codec::encode(certificate),
+            )
+        })?;
         Ok(())
     }
 
@@ -72,8 +72,7 @@ impl Store {
                 batch.remove(stored_key);
             }
         }
-        self.db.apply_batch(batch)?;
-        Ok(())
+        self.write(|| self.db.apply_batch(batch))
     }
 
     /// Commits a new finalized checkpoint with its proof and drops the undo
@@ -93,9 +92,7 @@ impl Store {
         for hash in newly_final {
             batch.remove(key(UNDO, &hash.0));
         }
-        self.db.apply_batch(batch)?;
-        self.db.flush()?;
-        Ok(())
+        self.apply_flushed(batch)
     }
 
     /// The latest finality committed.

@@ -162,6 +162,10 @@ pub enum StoreError {
     Io(#[from] sled::Error),
     #[error("corrupt store: {0}")]
     Corrupt(String),
+    /// A write failed earlier (a full disk, an I/O error): nothing more is
+    /// written until the node restarts, and what is stored stays intact.
+    #[error("the node stopped writing to its data directory after a storage error ({0}); it accepts no transactions and makes no blocks until it is restarted (free disk space first)")]
+    WritesStopped(String),
     #[error("the data directory holds chain {found}, but the genesis file gives {expected}")]
     WrongChain { expected: Hash, found: Hash },
     /// Reading the state failed: carries the store's own error when it came
@@ -198,6 +202,9 @@ fn state_key(state_key: &StateKey) -> Vec<u8> {
 pub struct Store {
     db: sled::Db,
     accumulator: Arc<Mutex<Accumulator>>,
+    /// The first write error, once one happened: the store then refuses
+    /// every write (fail-stop; the node exits, see `launch`).
+    write_failure: Arc<Mutex<Option<String>>>,
 }
 
 /// One `R` record: entries and their values at the checkpoint.
@@ -264,6 +271,7 @@ impl Store {
         Ok(Self {
             db,
             accumulator: Arc::default(),
+            write_failure: Arc::default(),
         })
     }
 
@@ -299,8 +307,7 @@ impl Store {
             GENESIS,
             serde_json::to_vec(&spec.genesis).expect("genesis serializes"),
         );
-        self.db.apply_batch(batch)?;
-        self.db.flush()?;
+        self.apply_flushed(batch)?;
         *self.lock_accumulator() = Accumulator {
             head: accumulator,
             ..Accumulator::default()
@@ -452,8 +459,7 @@ impl Store {
         if let Some(vote) = update.last_vote {
             batch.insert(META_LAST_VOTE, codec::encode(vote));
         }
-        self.db.apply_batch(batch)?;
-        self.db.flush()?;
+        self.apply_flushed(batch)?;
         accumulator.head = update.accumulator.clone();
         if checkpoint {
             accumulator.touched.clear();
@@ -465,6 +471,39 @@ impl Store {
                 .extend(first_changes.iter().map(|(height, _)| *height));
         }
         Ok(())
+    }
+
+    /// The first write error, if one happened (the store writes no more).
+    pub fn write_failure(&self) -> Option<String> {
+        self.write_failure
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    /// Runs one write: refused once a write has failed, and remembers the
+    /// first failure.
+    fn write<T>(&self, op: impl FnOnce() -> sled::Result<T>) -> Result<T, StoreError> {
+        if let Some(failure) = self.write_failure() {
+            return Err(StoreError::WritesStopped(failure));
+        }
+        op().map_err(|error| {
+            let mut failure = self
+                .write_failure
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            if failure.is_none() {
+                tracing::error!(%error, "a storage write failed: the node stops writing (free disk space, then restart it; what is stored is intact)");
+                *failure = Some(error.to_string());
+            }
+            StoreError::Io(error)
+        })
+    }
+
+    /// Applies a batch atomically, then flushes it to disk.
+    fn apply_flushed(&self, batch: sled::Batch) -> Result<(), StoreError> {
+        self.write(|| self.db.apply_batch(batch))?;
+        self.write(|| self.db.flush().map(drop))
     }
 
     fn decode_meta<T: bincode::Decode<()>>(&self, name: &[u8]) -> Result<Option<T>, StoreError> {
