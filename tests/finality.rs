@@ -610,7 +610,13 @@ fn hostile_peer_votes() {
     let started = Instant::now();
     let chain = TestChain::with_authorities(4, |_| {});
     let _logs = KeepLogs(&chain, "hostile_peer_votes");
-    let nodes = start_authorities(&chain, 4);
+    // The hostile peer signs with authority-3's key: to authority-3's own
+    // node that is another node with its key, so it stops signing (and,
+    // told so, keeps running).
+    let mut nodes = start_authorities(&chain, 3);
+    let peers: Vec<&str> = nodes.iter().map(|node| node.p2p.as_str()).collect();
+    let impersonated = start_with_key(&chain, "n3", 3, &peers, &["--on-doppelganger", "stop"]);
+    nodes.push(impersonated);
     wait_until("blocks are final everywhere", 2 * WAIT, || {
         nodes.iter().all(|node| node.finalized_height() >= 2)
     });
@@ -719,6 +725,9 @@ fn hostile_peer_votes() {
         }
         assert!(number(&status(node), "evidence") >= 1);
     }
+    wait_until("authority-3's node stops signing", WAIT, || {
+        text(&status(&nodes[3]), "signing").starts_with("stopped: ")
+    });
 
     // Not misbehaviour: the witness stays connected and is still heard.
     let before = witness.received().len();

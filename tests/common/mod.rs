@@ -63,7 +63,17 @@ impl TestChain {
             .expect("temp dir");
         let now = bwchain_node::clock::now_ms();
         let mut genesis = bwchain_core::genesis::presets::dev_at(now - now % 1000);
-        genesis.chain_id = "bwchain-e2e".into();
+        // A chain id of its own: tests run in parallel, and two chains made
+        // in the same second would otherwise share a genesis hash, so a
+        // node dialing a port another test's node took over would join it.
+        let suffix = dir
+            .path()
+            .file_name()
+            .and_then(|name| name.to_str())
+            .and_then(|name| name.strip_prefix("bwchain-e2e-"))
+            .unwrap_or("x")
+            .to_string();
+        genesis.chain_id = format!("bwchain-e2e-{suffix}");
         genesis.block_time_ms = BLOCK_TIME_MS;
         adjust(&mut genesis);
         let text = serde_json::to_string_pretty(&genesis).unwrap();

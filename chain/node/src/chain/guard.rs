@@ -15,10 +15,12 @@
 //!   `launch` exits the process unless told otherwise.
 //!
 //! A signature "not made here" is one whose slot is at or after this run's
-//! start and that this run did not sign: a block for a slot above the last
-//! one this node signed (or for the same slot with another hash), a vote
-//! this run did not send. Older ones are history (this key's own, from
-//! before a restart or a lost store).
+//! start and above anything this node recorded signing before it, and that
+//! this run did not sign: a block for a slot above the last one this node
+//! signed (or for the same slot with another hash), a vote for a target
+//! slot above the last vote it recorded that this run did not send. Older
+//! ones may be this key's own, from before a restart (votes go out only
+//! after they are recorded, so a killed node's last vote is in its store).
 
 use std::collections::VecDeque;
 
@@ -88,6 +90,10 @@ impl GuardConfig {
 pub(super) struct SigningGuard {
     config: GuardConfig,
     started_slot: u64,
+    /// Votes of this key for target slots below this may be this node's own
+    /// from before the restart: the slot after the last vote it recorded
+    /// (or the start slot, if higher).
+    first_foreign_vote_slot: u64,
     /// Open: the waits are over (it may still be stopped by a doppelganger).
     open: bool,
     /// A doppelganger was seen: what, in words. Nothing is signed any more.
@@ -95,6 +101,9 @@ pub(super) struct SigningGuard {
     own_votes: VecDeque<Hash>,
     /// The hash of the block this node signed in its last signed slot.
     last_signed_hash: Option<Hash>,
+    /// The peers' justified checkpoint, heard while the guard was closed,
+    /// for the voter when it opens.
+    pub(super) held_input: Option<bwchain_core::finality::VoterInput>,
 }
 
 /// What the guard says about signing now (for `/status`).
@@ -122,17 +131,26 @@ impl SigningState {
 }
 
 impl SigningGuard {
-    pub(super) fn new(spec: &ChainSpec, config: GuardConfig, last_vote: Option<Hash>) -> Self {
+    pub(super) fn new(
+        spec: &ChainSpec,
+        config: GuardConfig,
+        last_vote: Option<&SignedVote>,
+    ) -> Self {
         let started_slot = consensus::slot_at(&spec.genesis, config.started_ms).unwrap_or(0);
+        let first_foreign_vote_slot = last_vote
+            .map_or(0, |vote| vote.vote.target.slot + 1)
+            .max(started_slot);
         let mut own_votes = VecDeque::new();
-        own_votes.extend(last_vote);
+        own_votes.extend(last_vote.map(|vote| vote.id(&spec.genesis_hash())));
         Self {
+            first_foreign_vote_slot,
             open: config.listen_slots == 0 && config.sync_wait_ms == 0,
             config,
             started_slot,
             doppelganger: None,
             own_votes,
             last_signed_hash: None,
+            held_input: None,
         }
     }
 }
@@ -268,7 +286,7 @@ impl Node {
         let Some(own) = self.authority().filter(|_| chain.guard.config.watch) else {
             return;
         };
-        if vote.authority != own || vote.vote.target.slot < chain.guard.started_slot {
+        if vote.authority != own || vote.vote.target.slot < chain.guard.first_foreign_vote_slot {
             return;
         }
         let id = vote.id(&self.spec().genesis_hash());

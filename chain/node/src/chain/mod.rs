@@ -186,10 +186,8 @@ impl Node {
                 }
             }
         };
-        let last_vote = store
-            .last_vote()?
-            .map(|vote| vote.id(&config.spec.genesis_hash()));
-        let guard = guard::SigningGuard::new(&config.spec, config.guard, last_vote);
+        let last_vote = store.last_vote()?;
+        let guard = guard::SigningGuard::new(&config.spec, config.guard, last_vote.as_ref());
         let (outbound, outbound_rx) = mpsc::channel(OUTBOUND_QUEUE);
         let node = Self {
             shared: Arc::new(Shared {

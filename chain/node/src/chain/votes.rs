@@ -192,8 +192,31 @@ impl Node {
         }
     }
 
-    /// Feeds the voter one input and carries out what it asks.
+    /// Feeds the voter one input and carries out what it asks. While the
+    /// signing guard is closed the voter is not fed at all (so it signs
+    /// nothing, not even a vote it would keep to itself); the peers'
+    /// justified checkpoint is kept for when the guard opens.
     fn step_voter(&self, chain: &mut ChainState, input: VoterInput, now_ms: u64) {
+        if chain
+            .votes
+            .as_ref()
+            .is_none_or(|votes| votes.voter.is_none())
+        {
+            return;
+        }
+        if !self.may_sign(chain, now_ms) {
+            if let VoterInput::PeersJustified(_) = input {
+                chain.guard.held_input = Some(input);
+            }
+            return;
+        }
+        if let Some(held) = chain.guard.held_input.take() {
+            self.feed_voter(chain, held, now_ms);
+        }
+        self.feed_voter(chain, input, now_ms);
+    }
+
+    fn feed_voter(&self, chain: &mut ChainState, input: VoterInput, now_ms: u64) {
         let outputs = {
             let ChainState { votes, tree, .. } = &mut *chain;
             let Some(votes) = votes.as_mut() else { return };
@@ -204,13 +227,8 @@ impl Node {
         self.carry_out(chain, outputs, now_ms);
     }
 
-    /// Persists (flushed) then sends this authority's votes (V2). Nothing is
-    /// signed while the signing guard is closed: the votes are dropped
-    /// unsent and unrecorded (not voting is always safe).
+    /// Persists (flushed) then sends this authority's votes (V2).
     fn carry_out(&self, chain: &mut ChainState, outputs: Vec<VoterOutput>, now_ms: u64) {
-        if !outputs.is_empty() && !self.may_sign(chain, now_ms) {
-            return;
-        }
         for output in outputs {
             match output {
                 VoterOutput::Persist(vote) => {
