@@ -41,7 +41,6 @@ mod votes;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bwchain_core::consensus::{
@@ -66,7 +65,9 @@ use crate::store::{ChainUpdate, Store, StoreError, StoredBlock, TxLocation};
 pub use errors::{ImportError, Imported, Misbehavior, NodeError, SubmitError};
 pub use metrics::Metrics;
 pub use ports::{AccountView, ApiBackend, ChainReader, PeerHandler, TxSubmitter};
-pub use queries::{AuthorityActivity, ChainStatus, PeerView, TxStatus};
+pub use queries::{
+    liveness, stall_after_slots, AuthorityActivity, ChainStatus, Liveness, PeerView, TxStatus,
+};
 use sync::PeerSync;
 
 /// Messages waiting for the network layer. Gossip is best effort: when the
@@ -109,6 +110,8 @@ struct ChainState {
     seen_slots: SeenSlots,
     peers: BTreeMap<PeerId, PeerSync>,
     last_status_ms: u64,
+    /// A catch-up from peers in progress, for its log lines.
+    catch_up: Option<sync::CatchUp>,
     /// Finality votes; `None` with one authority (no votes: every block is
     /// final when committed).
     votes: Option<votes::Votes>,
@@ -182,6 +185,7 @@ impl Node {
                     seen_slots: SeenSlots::default(),
                     peers: BTreeMap::new(),
                     last_status_ms: 0,
+                    catch_up: None,
                     votes,
                 }),
                 spec: config.spec,
@@ -222,9 +226,7 @@ impl Node {
 
     fn send(&self, outbound: Outbound) {
         if self.shared.outbound.try_send(outbound).is_err() {
-            self.metrics()
-                .outbound_dropped
-                .fetch_add(1, Ordering::Relaxed);
+            self.metrics().outbound_dropped.inc();
         }
     }
 

@@ -9,6 +9,22 @@ const SYNC_TIMEOUT_MS: u64 = 5_000;
 /// How often a node tells its peers where its head is.
 const STATUS_EVERY_MS: u64 = 2_000;
 
+/// How often a catching-up node logs its progress.
+const SYNC_LOG_EVERY_MS: u64 = 5_000;
+
+/// A node this many blocks behind its best peer logs its catching up
+/// (start, progress, "caught up"); smaller gaps close within a slot or two.
+const SYNC_LOG_MIN_BEHIND: u64 = 8;
+
+/// A catch-up in progress, for its log lines.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct CatchUp {
+    started_ms: u64,
+    start_height: u64,
+    logged_ms: u64,
+    logged_height: u64,
+}
+
 #[derive(Debug, Default)]
 pub(super) struct PeerSync {
     pub(super) address: String,
@@ -199,10 +215,81 @@ impl Node {
                 // being fetched (or the next tick) decide what comes next.
                 let mut chain = self.chain();
                 if chain.head.height > height_before {
+                    self.log_catch_up(&mut chain, height_before, now_ms);
                     self.maybe_request_sync(&mut chain, peer, now_ms);
                 }
                 Ok(())
             }
+        }
+    }
+
+    /// Logs a catch-up from peers: when it starts (at `height_before`),
+    /// every `SYNC_LOG_EVERY_MS` (height, target, rate, ETA), and when the
+    /// head reaches the best peer's.
+    pub(super) fn log_catch_up(&self, chain: &mut ChainState, height_before: u64, now_ms: u64) {
+        let height = chain.head.height;
+        let target = chain
+            .peers
+            .values()
+            .map(|peer| peer.head_height)
+            .max()
+            .unwrap_or(0);
+        if chain.peers.is_empty() {
+            // Nothing to compare with; the catch-up goes on when a peer comes.
+            return;
+        }
+        let Some(mut catch_up) = chain.catch_up else {
+            if target >= height_before.saturating_add(SYNC_LOG_MIN_BEHIND) && height < target {
+                tracing::info!(
+                    height = height_before,
+                    target,
+                    behind = target - height_before,
+                    "syncing: catching up with peers"
+                );
+                chain.catch_up = Some(CatchUp {
+                    started_ms: now_ms,
+                    start_height: height_before,
+                    logged_ms: now_ms,
+                    logged_height: height_before,
+                });
+            }
+            return;
+        };
+        let per_second = |blocks: u64, ms: u64| blocks as f64 * 1000.0 / ms.max(1) as f64;
+        if height >= target {
+            let blocks = height.saturating_sub(catch_up.start_height);
+            let ms = now_ms.saturating_sub(catch_up.started_ms);
+            tracing::info!(
+                height,
+                blocks,
+                seconds = format_args!("{:.1}", ms as f64 / 1000.0),
+                blocks_per_sec = format_args!("{:.1}", per_second(blocks, ms)),
+                "caught up with peers"
+            );
+            chain.catch_up = None;
+            return;
+        }
+        if now_ms.saturating_sub(catch_up.logged_ms) >= SYNC_LOG_EVERY_MS {
+            let rate = per_second(
+                height.saturating_sub(catch_up.logged_height),
+                now_ms.saturating_sub(catch_up.logged_ms),
+            );
+            let left = target - height;
+            let eta = if rate > 0.0 {
+                format!("{:.0}s", left as f64 / rate)
+            } else {
+                "unknown".to_owned()
+            };
+            tracing::info!(
+                height,
+                target,
+                blocks_per_sec = format_args!("{rate:.1}"),
+                eta = %eta,
+                "syncing: progress"
+            );
+            catch_up.logged_ms = now_ms;
+            catch_up.logged_height = height;
+            chain.catch_up = Some(catch_up);
         }
     }
 
@@ -302,6 +389,11 @@ impl Node {
                     finalized,
                 },
             );
+        }
+        if chain.catch_up.is_some() {
+            // The last blocks may have come as gossip rather than a reply.
+            let height = chain.head.height;
+            self.log_catch_up(&mut chain, height, now_ms);
         }
         let peers: Vec<PeerId> = chain.peers.keys().copied().collect();
         for peer in peers {

@@ -225,6 +225,8 @@ impl ChainReader for FakeChain {
             mempool,
             peers: Vec::new(),
             syncing: false,
+            liveness: Default::default(),
+            mempool_bytes: 0,
         }
     }
 
