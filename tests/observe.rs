@@ -245,7 +245,7 @@ fn metrics_follow_the_conventions_and_pass_promtool() {
 fn a_late_follower_logs_its_catch_up_and_audit_its_progress() {
     let chain = TestChain::with(|genesis| genesis.block_time_ms = 25);
     let authority = chain.start_node("authority");
-    authority.wait_for_height(300);
+    authority.wait_for_height(200);
     let follower = chain.start("follower", None, &[&authority.p2p]);
     let target = authority.height();
     follower.wait_for_height(target);

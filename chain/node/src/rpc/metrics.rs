@@ -12,7 +12,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use prometheus::{Encoder, Gauge, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
 
-use super::{ApiError, ApiResult, Backend};
+use super::{blocking, ApiError, ApiResult, Backend};
 
 /// The version and commit this node was built from.
 pub(super) const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -20,9 +20,7 @@ pub(super) const COMMIT: &str = env!("BWCHAIN_COMMIT");
 
 pub(super) async fn metrics(State(backend): State<Backend>) -> ApiResult<Response> {
     // Reading the store (evidence, activity, size) is blocking I/O.
-    let text = tokio::task::spawn_blocking(move || render(&*backend))
-        .await
-        .map_err(|err| ApiError::internal(format!("metrics task failed: {err}")))??;
+    let text = blocking(move || render(&*backend)).await??;
     Ok((
         [(header::CONTENT_TYPE, TextEncoder::new().format_type())],
         text,
