@@ -263,8 +263,8 @@ fn read_endpoints_have_the_documented_shape() {
         (status, response.into_body().read_to_string().unwrap())
     };
     assert_eq!(status, 200);
-    assert!(metrics.contains("bwchain_height "), "{metrics}");
-    assert!(metrics.contains("bwchain_total_supply "));
+    assert!(metrics.contains("bwchain_head_height "), "{metrics}");
+    assert!(metrics.contains("bwchain_supply_tokens "));
 }
 
 #[test]

@@ -270,12 +270,23 @@ fn metrics(node: &NodeProcess) -> Value {
         .lines()
         .filter(|line| line.starts_with("# TYPE "))
         .collect();
-    // Every sample line is `name integer`, for a metric with a TYPE line.
+    // Every sample line is `name{labels} number`, for a metric with a TYPE
+    // line (a histogram's `_bucket`, `_sum` and `_count` under its own).
     for line in text.lines().filter(|line| !line.starts_with('#')) {
-        let (name, value) = line.split_once(' ').expect("a sample is `name value`");
-        assert!(value.parse::<u64>().is_ok(), "metric {line:?}");
+        let (series, value) = line.rsplit_once(' ').expect("a sample is `name value`");
+        assert!(value.parse::<f64>().is_ok(), "metric {line:?}");
+        let name = series.split('{').next().unwrap();
+        let family = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|suffix| {
+                let base = name.strip_suffix(suffix)?;
+                types
+                    .contains(format!("# TYPE {base} histogram").as_str())
+                    .then_some(base)
+            })
+            .unwrap_or(name);
         assert!(
-            types.iter().any(|t| t.split(' ').nth(2) == Some(name)),
+            types.iter().any(|t| t.split(' ').nth(2) == Some(family)),
             "metric {name} has no TYPE line"
         );
     }

@@ -86,6 +86,15 @@ pub fn audit_dir(
     data_dir: &Path,
     genesis_file: Option<&Path>,
 ) -> Result<AuditReport, AuditDirError> {
+    audit_dir_with_progress(data_dir, genesis_file, &mut |_| {})
+}
+
+/// [`audit_dir`], telling `progress` after every replayed block.
+pub fn audit_dir_with_progress(
+    data_dir: &Path,
+    genesis_file: Option<&Path>,
+    progress: &mut dyn FnMut(AuditProgress),
+) -> Result<AuditReport, AuditDirError> {
     if !data_dir.is_dir() {
         return Err(AuditDirError::NoDataDir {
             path: data_dir.to_owned(),
@@ -123,12 +132,33 @@ pub fn audit_dir(
             (store, spec)
         }
     };
-    audit(&store, &spec).map_err(AuditDirError::Failed)
+    audit_with_progress(&store, &spec, progress).map_err(AuditDirError::Failed)
 }
 
 /// Replays the chain in `store` from the genesis of `spec`.
 pub fn audit(store: &Store, spec: &ChainSpec) -> Result<AuditReport, AuditError> {
+    audit_with_progress(store, spec, &mut |_| {})
+}
+
+/// How far an audit got: `height` of `head` blocks replayed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuditProgress {
+    pub height: u64,
+    pub head: u64,
+}
+
+/// [`audit`], telling `progress` after every replayed block (and once
+/// before the first).
+pub fn audit_with_progress(
+    store: &Store,
+    spec: &ChainSpec,
+    progress: &mut dyn FnMut(AuditProgress),
+) -> Result<AuditReport, AuditError> {
     let head = store.head()?;
+    progress(AuditProgress {
+        height: 0,
+        head: head.height,
+    });
     let mut state = spec.genesis_state.clone();
     let mut parent = spec.genesis_header.clone();
     let mut minted_total: u64 = 0;
@@ -174,6 +204,10 @@ pub fn audit(store: &Store, spec: &ChainSpec) -> Result<AuditReport, AuditError>
             .ok_or_else(|| AuditError::Supply("minted total overflows u64".into()))?;
         txs_checked += stored.block.txs.len() as u64;
         parent = header;
+        progress(AuditProgress {
+            height,
+            head: head.height,
+        });
     }
     if parent.hash() != head.hash() {
         return Err(AuditError::StateMismatch(format!(

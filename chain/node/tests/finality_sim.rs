@@ -69,12 +69,7 @@ fn every_size_of_authority_set_agrees_and_finalizes() {
         if n == 20 {
             // Measured for the note: signature checks spent on votes.
             let received: u64 = (0..n)
-                .map(|i| {
-                    sim.node(i)
-                        .metrics()
-                        .votes_received
-                        .load(std::sync::atomic::Ordering::Relaxed)
-                })
+                .map(|i| sim.node(i).metrics().votes_received.get())
                 .sum();
             let seconds = (slots * BLOCK_TIME_MS) as f64 / 1000.0;
             eprintln!(

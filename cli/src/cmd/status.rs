@@ -43,6 +43,14 @@ pub fn render(status: &Status) -> String {
         ("genesis_hash", status.genesis_hash.to_hex()),
         ("height", status.height.to_string()),
         ("head_hash", status.head_hash.to_hex()),
+        (
+            "head_age",
+            format!(
+                "{:.1}s ({} since the head's slot)",
+                status.head_age_ms as f64 / 1000.0,
+                slots(status.slots_since_head)
+            ),
+        ),
         ("finalized_height", status.finalized_height.to_string()),
         ("finalized_hash", status.finalized_hash.to_hex()),
         (
@@ -68,6 +76,7 @@ pub fn render(status: &Status) -> String {
         ("peers", peers),
         ("mempool", format!("{} pending txs", status.mempool)),
         ("syncing", yes_no(status.syncing).to_owned()),
+        ("stalled", stalled(status)),
         ("evidence", evidence),
     ])
 }
@@ -109,6 +118,26 @@ fn blocks(n: u64) -> String {
         "1 block".to_owned()
     } else {
         format!("{n} blocks")
+    }
+}
+
+fn slots(n: u64) -> String {
+    if n == 1 {
+        "1 slot".to_owned()
+    } else {
+        format!("{n} slots")
+    }
+}
+
+fn stalled(status: &Status) -> String {
+    if status.stalled {
+        format!(
+            "YES: no block for {} (more than {}) and no peer ahead",
+            slots(status.slots_since_head),
+            status.stall_after_slots
+        )
+    } else {
+        "no".to_owned()
     }
 }
 
@@ -177,11 +206,32 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("safety_fault      no"), "{text}");
+        assert!(text.contains("stalled           no"), "{text}");
 
         let text = render(&status(serde_json::json!([
             {"authority": a, "last_height": 50, "last_timestamp_ms": 100_000},
             {"authority": b, "last_height": null, "last_timestamp_ms": null},
         ])));
         assert!(text.contains("no recent block  <- missing"), "{text}");
+    }
+
+    #[test]
+    fn a_stalled_head_says_how_old_it_is() {
+        let mut stalled = status(serde_json::json!([]));
+        stalled.head_age_ms = 240_000;
+        stalled.slots_since_head = 240;
+        stalled.stall_after_slots = 4;
+        stalled.stalled = true;
+        stalled.syncing = true;
+        let text = render(&stalled);
+        assert!(
+            text.contains("head_age          240.0s (240 slots since the head's slot)"),
+            "{text}"
+        );
+        assert!(text.contains("syncing           yes"), "{text}");
+        assert!(
+            text.contains("stalled           YES: no block for 240 slots (more than 4)"),
+            "{text}"
+        );
     }
 }

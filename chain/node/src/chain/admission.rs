@@ -24,15 +24,15 @@ impl Node {
         from_peer: Option<PeerId>,
     ) -> Result<Hash, SubmitError> {
         let result = self.admit(tx.clone(), now_ms);
-        let counter = match &result {
-            Ok((_, true)) => {
+        match &result {
+            Ok((hash, true)) => {
+                self.metrics().submitted(*hash, now_ms);
+                self.metrics().txs_admitted.inc();
                 self.broadcast(from_peer, Message::NewTx(tx));
-                &self.metrics().txs_accepted
             }
-            Ok((_, false)) => &self.metrics().txs_accepted,
-            Err(_) => &self.metrics().txs_refused,
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
+            Ok((_, false)) => self.metrics().txs_admitted.inc(),
+            Err(error) => self.metrics().rejected(error),
+        }
         result.map(|(hash, _)| hash)
     }
 
@@ -84,6 +84,7 @@ impl Node {
                 }
                 let outcome = self.admit_checked(&mut chain, tx.clone(), hash, now_ms);
                 if outcome.is_ok() {
+                    self.metrics().submitted(hash, now_ms);
                     accepted.push(tx);
                 }
                 results[index] = Some(outcome.map(|()| hash));
@@ -95,12 +96,13 @@ impl Node {
             admit_ms = admit_started.elapsed().as_millis() as u64,
             "batch admission timings"
         );
-        let metrics = self.metrics();
-        let refused = results.iter().filter(|r| matches!(r, Some(Err(_)))).count() as u64;
-        metrics.txs_refused.fetch_add(refused, Ordering::Relaxed);
-        metrics
-            .txs_accepted
-            .fetch_add(results.len() as u64 - refused, Ordering::Relaxed);
+        for result in &results {
+            match result {
+                Some(Ok(_)) => self.metrics().txs_admitted.inc(),
+                Some(Err(error)) => self.metrics().rejected(error),
+                None => {}
+            }
+        }
         for tx in accepted {
             self.broadcast(None, Message::NewTx(tx));
         }
@@ -164,9 +166,7 @@ impl Node {
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         let err = rejected.get(hash).cloned();
         if err.is_some() {
-            self.metrics()
-                .txs_refused_cached
-                .fetch_add(1, Ordering::Relaxed);
+            self.metrics().txs_refused_cached.inc();
         }
         err
     }
@@ -212,9 +212,7 @@ impl Node {
                 evicted = evicted.len(),
                 "mempool full: evicted the busiest sender's latest transactions"
             );
-            self.metrics()
-                .txs_evicted
-                .fetch_add(evicted.len() as u64, Ordering::Relaxed);
+            self.metrics().txs_evicted.inc_by(evicted.len() as u64);
         }
         Ok(())
     }

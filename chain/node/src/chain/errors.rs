@@ -34,6 +34,41 @@ pub enum SubmitError {
     Storage(#[from] StoreError),
 }
 
+impl SubmitError {
+    /// A short, fixed label for the `reason` of
+    /// `bwchain_txs_rejected_total`: a handful of values, never data.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            SubmitError::Invalid(error) => match error {
+                TxError::BadSignature { .. } | TxError::BadReceiptSignature { .. } => {
+                    "bad_signature"
+                }
+                TxError::InadmissibleSender { .. }
+                | TxError::InadmissibleRecipient { .. }
+                | TxError::InadmissibleDevice { .. } => "inadmissible_key",
+                TxError::WrongNonce { .. } => "wrong_nonce",
+                TxError::NoReceipts
+                | TxError::TooManyReceipts { .. }
+                | TxError::ProviderMismatch { .. }
+                | TxError::SelfReceipt { .. } => "malformed_claim",
+                TxError::UnknownDevice { .. } => "unknown_device",
+                TxError::ReplayedReceipt { .. } => "replayed_receipt",
+                TxError::ZeroAmount | TxError::SelfTransfer { .. } => "malformed_transfer",
+                TxError::Overspend { .. } | TxError::BalanceOverflow => "balance",
+                TxError::NotAuthority { .. } => "not_authority",
+                TxError::DeviceUnchanged { .. } | TxError::DeviceNotRegistered { .. } => {
+                    "device_unchanged"
+                }
+                TxError::Storage(_) => "storage",
+            },
+            SubmitError::Mempool(MempoolError::WrongNonce { .. }) => "wrong_nonce",
+            SubmitError::Mempool(_) => "mempool_full",
+            SubmitError::AlreadyIncluded { .. } => "already_included",
+            SubmitError::Storage(_) => "storage",
+        }
+    }
+}
+
 impl From<SignatureError> for SubmitError {
     fn from(err: SignatureError) -> Self {
         SubmitError::Invalid(err.into())

@@ -343,7 +343,7 @@ impl Node {
         tracing::error!(
             "DOPPELGANGER: {what}. Another node is running with this authority key; this node has stopped signing blocks and votes. Stop one of the two (only one node may hold an authority key), then restart this one."
         );
-        self.metrics().doppelganger.store(1, Ordering::Relaxed);
+        self.metrics().doppelganger.set(1);
         chain.guard.doppelganger = Some(what);
     }
 }

@@ -83,9 +83,12 @@ impl Node {
         if chain.tree.contains(&hash) || self.is_canonical(&header)? {
             return Ok(Imported::Known);
         }
-        let invalid = |error: BlockError| ImportError::Invalid {
-            hash,
-            error: Box::new(error),
+        let invalid = |error: BlockError| {
+            self.metrics().blocks_rejected.inc();
+            ImportError::Invalid {
+                hash,
+                error: Box::new(error),
+            }
         };
         check_header_alone(spec, &header, &block.signature).map_err(invalid)?;
         self.watch_block(chain, &header);
@@ -107,6 +110,7 @@ impl Node {
         check_header(spec, &parent, &header, &block.signature, now_ms).map_err(invalid)?;
 
         if parent.hash() == chain.head.hash() {
+            let import_started = std::time::Instant::now();
             let (header, executed) = match verify_block_with(
                 spec,
                 &parent,
@@ -121,12 +125,17 @@ impl Node {
                     return Err(invalid(error));
                 }
             };
+            self.metrics()
+                .block_import_seconds
+                .observe(import_started.elapsed().as_secs_f64());
+            let commit_started = std::time::Instant::now();
             self.store()
                 .commit_block(&header, &block, &executed, None, None, self.keep_undo())?;
-            self.record_block(&block.txs, &executed.outcomes, executed.minted);
             self.metrics()
-                .blocks_imported
-                .fetch_add(1, Ordering::Relaxed);
+                .block_commit_seconds
+                .observe(commit_started.elapsed().as_secs_f64());
+            self.record_block(&executed, now_ms);
+            self.metrics().blocks_imported.inc();
             self.after_head_change(chain, header.clone(), std::slice::from_ref(&block))?;
             tracing::debug!(height = header.height, hash = %hash, txs = block.txs.len(), "block imported");
             self.relay(&header, block, now_ms, from_peer);

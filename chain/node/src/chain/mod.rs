@@ -42,7 +42,6 @@ mod votes;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bwchain_core::consensus::{
@@ -68,7 +67,9 @@ pub use errors::{ImportError, Imported, Misbehavior, NodeError, SubmitError};
 pub use guard::{GuardConfig, SigningState};
 pub use metrics::Metrics;
 pub use ports::{AccountView, ApiBackend, ChainReader, PeerHandler, TxSubmitter};
-pub use queries::{AuthorityActivity, ChainStatus, PeerView, TxStatus};
+pub use queries::{
+    liveness, stall_after_slots, AuthorityActivity, ChainStatus, Liveness, PeerView, TxStatus,
+};
 use sync::PeerSync;
 
 /// Messages waiting for the network layer. Gossip is best effort: when the
@@ -119,6 +120,8 @@ struct ChainState {
     seen_slots: SeenSlots,
     peers: BTreeMap<PeerId, PeerSync>,
     last_status_ms: u64,
+    /// A catch-up from peers in progress, for its log lines.
+    catch_up: Option<sync::CatchUp>,
     /// Finality votes; `None` with one authority (no votes: every block is
     /// final when committed).
     votes: Option<votes::Votes>,
@@ -201,6 +204,7 @@ impl Node {
                     seen_slots: SeenSlots::default(),
                     peers: BTreeMap::new(),
                     last_status_ms: 0,
+                    catch_up: None,
                     votes,
                     guard,
                 }),
@@ -245,9 +249,7 @@ impl Node {
 
     fn send(&self, outbound: Outbound) {
         if self.shared.outbound.try_send(outbound).is_err() {
-            self.metrics()
-                .outbound_dropped
-                .fetch_add(1, Ordering::Relaxed);
+            self.metrics().outbound_dropped.inc();
         }
     }
 

@@ -53,6 +53,10 @@ pub trait ChainReader: Send + Sync + 'static {
     /// final, or with one authority).
     fn finality_proof(&self, height: u64) -> Result<Option<FinalityProof>, StoreError>;
     fn metrics(&self) -> &Metrics;
+    /// The store's size on disk, in bytes.
+    fn store_size_bytes(&self) -> Result<u64, StoreError> {
+        Ok(0)
+    }
 }
 
 /// Transaction submission, for the HTTP API. Signature checks are CPU work:
@@ -145,6 +149,10 @@ impl ChainReader for Node {
 
     fn metrics(&self) -> &Metrics {
         Node::metrics(self)
+    }
+
+    fn store_size_bytes(&self) -> Result<u64, StoreError> {
+        self.store().size_on_disk()
     }
 }
 

@@ -65,6 +65,9 @@ impl Node {
                 return Ok(None);
             }
             let built_in = build_started.elapsed();
+            self.metrics()
+                .block_build_seconds
+                .observe(built_in.as_secs_f64());
             let block = built.sign(keypair);
             // The lead vote for this block (V3), if the gate allows it.
             let lead_vote = self.lead_vote(&mut chain, slot, &built.header);
@@ -80,11 +83,15 @@ impl Node {
                 lead_vote.as_ref(),
                 self.keep_undo(),
             )?;
+            let committed_in = commit_started.elapsed();
+            self.metrics()
+                .block_commit_seconds
+                .observe(committed_in.as_secs_f64());
             tracing::debug!(
                 txs = block.txs.len(),
                 changes = built.executed.changes.len(),
                 build_ms = built_in.as_millis() as u64,
-                commit_ms = commit_started.elapsed().as_millis() as u64,
+                commit_ms = committed_in.as_millis() as u64,
                 "block timings"
             );
             chain.last_signed_slot = Some(slot);
@@ -94,9 +101,7 @@ impl Node {
                 let dropped = chain.mempool.remove_invalid(hash);
                 if !dropped.is_empty() {
                     tracing::info!(tx = %hash, %error, dropped = dropped.len(), "dropped transaction that became invalid");
-                    self.metrics()
-                        .txs_dropped
-                        .fetch_add(dropped.len() as u64, Ordering::Relaxed);
+                    self.metrics().txs_dropped.inc_by(dropped.len() as u64);
                 }
             }
             self.after_head_change(
@@ -110,10 +115,8 @@ impl Node {
             let mempool_left = chain.mempool.len();
             drop(chain);
 
-            self.metrics()
-                .blocks_produced
-                .fetch_add(1, Ordering::Relaxed);
-            self.record_block(&block.txs, &built.executed.outcomes, built.executed.minted);
+            self.metrics().blocks_produced.inc();
+            self.record_block(&built.executed, now_ms);
             log_block(
                 "block produced",
                 &built.header,

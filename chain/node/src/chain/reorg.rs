@@ -107,16 +107,14 @@ impl Node {
         })?;
 
         let reverted_count = reverted.len() as u64;
-        for (header, block, executed) in &applied {
+        for (header, _, executed) in &applied {
             chain.tree.remove_side(&header.hash());
-            self.record_block(&block.txs, &executed.outcomes, executed.minted);
+            self.record_block(executed, now_ms);
         }
         let added_blocks: Vec<Block> = applied.iter().map(|(_, b, _)| b.clone()).collect();
         self.after_head_change(chain, new_head.clone(), &added_blocks)?;
-        self.metrics().reorgs.fetch_add(1, Ordering::Relaxed);
-        self.metrics()
-            .blocks_imported
-            .fetch_add(applied.len() as u64, Ordering::Relaxed);
+        self.metrics().reorgs.inc();
+        self.metrics().blocks_imported.inc_by(applied.len() as u64);
         tracing::info!(
             new_head = new_head.height,
             hash = %new_head.hash(),

@@ -9,6 +9,98 @@ const SYNC_TIMEOUT_MS: u64 = 5_000;
 /// How often a node tells its peers where its head is.
 const STATUS_EVERY_MS: u64 = 2_000;
 
+/// How often a catching-up node logs its progress.
+const SYNC_LOG_EVERY_MS: u64 = 5_000;
+
+/// A node this many blocks behind its best peer logs its catching up
+/// (start, progress, "caught up"); smaller gaps close within a slot or two.
+const SYNC_LOG_MIN_BEHIND: u64 = 8;
+
+/// A catch-up in progress, for its log lines.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct CatchUp {
+    started_ms: u64,
+    start_height: u64,
+    logged_ms: u64,
+    logged_height: u64,
+}
+
+/// What a catch-up step has to say.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) enum CatchUpEvent {
+    Started {
+        height: u64,
+        target: u64,
+    },
+    Progress {
+        height: u64,
+        target: u64,
+        blocks_per_sec: f64,
+        /// `None` while no block came since the last line.
+        eta_secs: Option<f64>,
+    },
+    CaughtUp {
+        height: u64,
+        blocks: u64,
+        seconds: f64,
+    },
+}
+
+impl CatchUp {
+    /// The head moved from `before` to `height` (or a tick came, `before
+    /// == height`) while the best peer is at `target`: the catch-up after
+    /// it, and what to log. Gaps under `SYNC_LOG_MIN_BEHIND` blocks are
+    /// not worth a line.
+    pub(super) fn step(
+        current: Option<CatchUp>,
+        before: u64,
+        height: u64,
+        target: u64,
+        now_ms: u64,
+    ) -> (Option<CatchUp>, Option<CatchUpEvent>) {
+        let Some(mut catch_up) = current else {
+            if target >= before.saturating_add(SYNC_LOG_MIN_BEHIND) && height < target {
+                let started = CatchUp {
+                    started_ms: now_ms,
+                    start_height: before,
+                    logged_ms: now_ms,
+                    logged_height: before,
+                };
+                let event = CatchUpEvent::Started {
+                    height: before,
+                    target,
+                };
+                return (Some(started), Some(event));
+            }
+            return (None, None);
+        };
+        if height >= target {
+            let event = CatchUpEvent::CaughtUp {
+                height,
+                blocks: height.saturating_sub(catch_up.start_height),
+                seconds: now_ms.saturating_sub(catch_up.started_ms) as f64 / 1000.0,
+            };
+            return (None, Some(event));
+        }
+        let since_ms = now_ms.saturating_sub(catch_up.logged_ms);
+        if since_ms < SYNC_LOG_EVERY_MS {
+            return (Some(catch_up), None);
+        }
+        let blocks_per_sec =
+            height.saturating_sub(catch_up.logged_height) as f64 * 1000.0 / since_ms as f64;
+        let eta_secs = (blocks_per_sec > 0.0).then(|| (target - height) as f64 / blocks_per_sec);
+        catch_up.logged_ms = now_ms;
+        catch_up.logged_height = height;
+        let event = CatchUpEvent::Progress {
+            height,
+            target,
+            blocks_per_sec,
+            eta_secs,
+        };
+        (Some(catch_up), Some(event))
+    }
+}
+
 #[derive(Debug, Default)]
 pub(super) struct PeerSync {
     pub(super) address: String,
@@ -199,10 +291,67 @@ impl Node {
                 // being fetched (or the next tick) decide what comes next.
                 let mut chain = self.chain();
                 if chain.head.height > height_before {
+                    self.log_catch_up(&mut chain, height_before, now_ms);
                     self.maybe_request_sync(&mut chain, peer, now_ms);
                 }
                 Ok(())
             }
+        }
+    }
+
+    /// Logs a catch-up from peers: when it starts (at `height_before`),
+    /// every `SYNC_LOG_EVERY_MS` (height, target, rate, ETA), and when the
+    /// head reaches the best peer's.
+    pub(super) fn log_catch_up(&self, chain: &mut ChainState, height_before: u64, now_ms: u64) {
+        if chain.peers.is_empty() {
+            // Nothing to compare with; the catch-up goes on when a peer comes.
+            return;
+        }
+        let target = chain
+            .peers
+            .values()
+            .map(|peer| peer.head_height)
+            .max()
+            .unwrap_or(0);
+        let (catch_up, event) = CatchUp::step(
+            chain.catch_up,
+            height_before,
+            chain.head.height,
+            target,
+            now_ms,
+        );
+        chain.catch_up = catch_up;
+        match event {
+            None => {}
+            Some(CatchUpEvent::Started { height, target }) => tracing::info!(
+                height,
+                target,
+                behind = target - height,
+                "syncing: catching up with peers"
+            ),
+            Some(CatchUpEvent::Progress {
+                height,
+                target,
+                blocks_per_sec,
+                eta_secs,
+            }) => tracing::info!(
+                height,
+                target,
+                blocks_per_sec = format_args!("{blocks_per_sec:.1}"),
+                eta = %eta_secs.map_or("unknown".to_owned(), |secs| format!("{secs:.0}s")),
+                "syncing: progress"
+            ),
+            Some(CatchUpEvent::CaughtUp {
+                height,
+                blocks,
+                seconds,
+            }) => tracing::info!(
+                height,
+                blocks,
+                seconds = format_args!("{seconds:.1}"),
+                blocks_per_sec = format_args!("{:.1}", blocks as f64 / seconds.max(0.001)),
+                "caught up with peers"
+            ),
         }
     }
 
@@ -303,9 +452,75 @@ impl Node {
                 },
             );
         }
+        if chain.catch_up.is_some() {
+            // The last blocks may have come as gossip rather than a reply.
+            let height = chain.head.height;
+            self.log_catch_up(&mut chain, height, now_ms);
+        }
         let peers: Vec<PeerId> = chain.peers.keys().copied().collect();
         for peer in peers {
             self.maybe_request_sync(&mut chain, peer, now_ms);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_catch_up_logs_its_start_progress_and_end() {
+        use CatchUpEvent::*;
+        // One step after another: (before, height, target, now) → event.
+        let steps = [
+            // Three blocks behind: not worth a line.
+            ((10, 10, 13, 0), None),
+            // 1,000 behind: it starts.
+            (
+                (10, 138, 1_010, 1_000),
+                Some(Started {
+                    height: 10,
+                    target: 1_010,
+                }),
+            ),
+            ((138, 266, 1_010, 2_000), None),
+            // 5 s after the start line: 500 blocks in 5 s, 500 left.
+            (
+                (266, 510, 1_010, 6_000),
+                Some(Progress {
+                    height: 510,
+                    target: 1_010,
+                    blocks_per_sec: 100.0,
+                    eta_secs: Some(5.0),
+                }),
+            ),
+            // Nothing came for 5 s: no ETA.
+            (
+                (510, 510, 1_010, 11_000),
+                Some(Progress {
+                    height: 510,
+                    target: 1_010,
+                    blocks_per_sec: 0.0,
+                    eta_secs: None,
+                }),
+            ),
+            (
+                (510, 1_012, 1_012, 12_000),
+                Some(CaughtUp {
+                    height: 1_012,
+                    blocks: 1_002,
+                    seconds: 11.0,
+                }),
+            ),
+            // Caught up and following: quiet.
+            ((1_012, 1_013, 1_013, 12_250), None),
+        ];
+        let mut catch_up = None;
+        for ((before, height, target, now), expected) in steps {
+            let (next, event) = CatchUp::step(catch_up, before, height, target, now);
+            assert_eq!(event, expected, "at {now} ms");
+            catch_up = next;
+        }
+        assert_eq!(catch_up, None);
     }
 }

@@ -248,7 +248,7 @@ impl Node {
     /// and counts it; also used for the lead vote once its block is committed.
     pub(super) fn send_own_vote(&self, chain: &mut ChainState, vote: SignedVote, now_ms: u64) {
         tracing::debug!(target_slot = vote.vote.target.slot, target = %vote.vote.target.hash, "voted");
-        self.metrics().votes_sent.fetch_add(1, Ordering::Relaxed);
+        self.metrics().votes_sent.inc();
         self.signed_vote(chain, &vote);
         // Relay the source's certificate before the vote that uses it.
         if let Some(votes) = &chain.votes {
@@ -302,11 +302,9 @@ impl Node {
         if !votes.first_sight(vote.id(&genesis_hash)) {
             return Ok(());
         }
-        self.metrics()
-            .votes_received
-            .fetch_add(1, Ordering::Relaxed);
+        self.metrics().votes_received.inc();
         if let Err(error) = vote.check(&self.spec().genesis, &genesis_hash) {
-            self.metrics().votes_invalid.fetch_add(1, Ordering::Relaxed);
+            self.metrics().votes_invalid.inc();
             return Err(Misbehavior::BadVote(error));
         }
         self.watch_vote(chain, &vote);
@@ -314,7 +312,7 @@ impl Node {
         let newest = self.slot_of(now_ms.saturating_add(self.spec().genesis.max_clock_drift_ms));
         let target = vote.vote.target.slot;
         if target + VOTE_RELAY_WINDOW_SLOTS >= current && target <= newest {
-            self.metrics().votes_relayed.fetch_add(1, Ordering::Relaxed);
+            self.metrics().votes_relayed.inc();
             self.broadcast(from, Message::Vote(vote));
         }
         self.count_vote(chain, vote, from, true, now_ms);
@@ -393,9 +391,7 @@ impl Node {
             kind = evidence.offence.kind(),
             "slashable votes: evidence recorded"
         );
-        self.metrics()
-            .evidence_votes
-            .fetch_add(1, Ordering::Relaxed);
+        self.metrics().evidence_votes.inc();
         if let Err(err) = self.store().put_vote_evidence(evidence) {
             tracing::error!(error = %err, "cannot record vote evidence");
         }

@@ -226,6 +226,8 @@ impl ChainReader for FakeChain {
             peers: Vec::new(),
             syncing: false,
             signing: crate::chain::SigningState::None,
+            liveness: Default::default(),
+            mempool_bytes: 0,
         }
     }
 

@@ -5,6 +5,7 @@ use axum::extract::State;
 use bwchain_api::status::{AuthorityActivity, Peer, Status};
 
 use super::{ApiResult, Backend, JsonAnswer};
+use crate::chain::stall_after_slots;
 
 pub(super) async fn status(State(backend): State<Backend>) -> ApiResult<JsonAnswer<Status>> {
     let status = backend.status();
@@ -44,6 +45,10 @@ pub(super) async fn status(State(backend): State<Backend>) -> ApiResult<JsonAnsw
         mempool: status.mempool as u64,
         syncing: status.syncing,
         signing: status.signing.describe(),
+        head_age_ms: status.liveness.head_age_ms,
+        slots_since_head: status.liveness.slots_since_head,
+        stall_after_slots: stall_after_slots(spec.genesis.authorities.len()),
+        stalled: status.liveness.stalled,
         evidence: (backend.evidence()?.len() + backend.vote_evidence()?.len()) as u64,
     }))
 }

@@ -341,10 +341,7 @@ impl Sim {
     }
 
     pub fn reorgs(&self, index: usize) -> u64 {
-        self.node(index)
-            .metrics()
-            .reorgs
-            .load(std::sync::atomic::Ordering::Relaxed)
+        self.node(index).metrics().reorgs.get()
     }
 
     /// Brings the `up` set in line with the running nodes and the cut
