@@ -468,3 +468,49 @@ fn a_readable_authority_key_is_refused_unless_allowed() {
     );
     node.stop();
 }
+
+/// On a terminal, `purge` asks: "n" keeps the chain, "y" deletes it. The
+/// terminal is util-linux's `script`; without it there is nothing to run.
+#[test]
+fn purge_asks_on_a_terminal() {
+    use std::io::Write as _;
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped: no `script` command to give purge a terminal");
+        return;
+    }
+    let chain = TestChain::new();
+    let node = chain.start_node("a");
+    node.wait_for_height(1);
+    node.stop();
+    let data = chain.data("a");
+    let purge = |answer: &str| {
+        let mut child = std::process::Command::new("script")
+            .args(["-qec"])
+            .arg(format!("{} purge --data {}", common::BIN, data.display()))
+            .arg("/dev/null")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(answer.as_bytes()).unwrap();
+        drop(stdin);
+        child.wait_with_output().unwrap()
+    };
+    let out = purge("n\n");
+    assert!(!out.status.success());
+    let text = common::stdout(&out);
+    assert!(
+        text.contains("[y/N]") && text.contains("not deleted"),
+        "{text}"
+    );
+    assert!(data.join("db").exists());
+    let out = purge("y\n");
+    assert!(out.status.success(), "{}", common::stdout(&out));
+    assert!(!data.exists());
+}
