@@ -69,11 +69,20 @@ impl ClientArgs {
     }
 }
 
-/// Parses a `--key` value: `dev:NAME` or the path of a key file.
+/// Parses a `--key` value: `dev:NAME` or the path of a key file. A key
+/// file that group or others can read is used, with a warning on stderr
+/// (`bwchain node` refuses an authority's; see `cmd::node`).
 pub fn parse_key(text: &str) -> Result<Keypair, String> {
     match text.strip_prefix(DEV_KEY_PREFIX) {
         Some(name) => dev_key(name),
-        None => read_key_file(Path::new(text)),
+        None => {
+            let path = Path::new(text);
+            let keypair = read_key_file(path)?;
+            if let Some(mode) = files::loose_key_mode(path) {
+                eprintln!("warning: {}", files::loose_key_warning(path, mode));
+            }
+            Ok(keypair)
+        }
     }
 }
 

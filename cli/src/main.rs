@@ -9,6 +9,8 @@
 //! - `submit`: sign, submit and follow a transaction (claim, transfer, device).
 //! - `output`: readable tables and `name  value` lists.
 //!
+//! `build.rs` records the git commit for `--version`.
+//!
 //! Logging (`tracing`) is set up here and only here.
 
 mod args;
@@ -21,7 +23,7 @@ mod submit;
 use std::io::IsTerminal as _;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
 /// bwchain: a proof-of-authority chain that pays for shared bandwidth.
@@ -31,12 +33,36 @@ use tracing_subscriber::EnvFilter;
 /// authority). Accounts are 64-hex public keys, key files or dev:NAME.
 /// Client commands talk to the node at --rpc (default http://127.0.0.1:8700,
 /// or $BWCHAIN_RPC) and print readable text, or the node's JSON with --json.
-/// Set RUST_LOG (e.g. RUST_LOG=debug) for more logging on stderr.
+/// Logs go to stderr: bwchain's own at info by default; set RUST_LOG (e.g.
+/// RUST_LOG=bwchain=debug) for more, --log-format json for JSON lines.
 #[derive(Debug, Parser)]
-#[command(name = "bwchain", version, propagate_version = true)]
+#[command(name = "bwchain", version = VERSION, propagate_version = true)]
 struct Cli {
+    /// How log lines on stderr look: `text` for people, `json` (one JSON
+    /// object a line) for log collectors.
+    #[arg(long, global = true, value_enum, value_name = "FORMAT", default_value_t = LogFormat::Text, env = "BWCHAIN_LOG_FORMAT")]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+/// `bwchain --version`: the version and the git commit it was built from
+/// (`unknown` when built outside a git checkout; see build.rs).
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("BWCHAIN_GIT_COMMIT"),
+    ")"
+);
+
+/// The filter when RUST_LOG is unset: bwchain's crates at info, everything
+/// else (sled, the HTTP stack) only when it warns.
+const DEFAULT_LOG_FILTER: &str = "warn,bwchain=info";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -56,12 +82,14 @@ enum Command {
     Account(cmd::account::AccountArgs),
     Session(cmd::session::SessionArgs),
     Audit(cmd::audit::AuditArgs),
+    Purge(cmd::purge::PurgeArgs),
+    Completions(cmd::completions::CompletionsArgs),
 }
 
 fn main() -> ExitCode {
-    init_tracing();
     quiet_on_closed_pipe();
     let cli = Cli::parse();
+    init_tracing(cli.log_format);
     match std::panic::catch_unwind(|| run(cli.command)) {
         Ok(Ok(())) => ExitCode::SUCCESS,
         Ok(Err(err)) => {
@@ -112,36 +140,39 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::Account(args) => cmd::account::run(args),
         Command::Session(args) => cmd::session::run(args),
         Command::Audit(args) => cmd::audit::run(args),
+        Command::Purge(args) => cmd::purge::run(args),
+        Command::Completions(args) => cmd::completions::run(args, &mut Cli::command()),
     }
 }
 
-/// Logs go to stderr, filtered by RUST_LOG (default `info`; e.g.
-/// `RUST_LOG=bwchain_node=debug` for the node's details), so stdout carries
-/// only the command's output. An invalid RUST_LOG is an error, not a
-/// silent fallback.
-fn init_tracing() {
+/// Logs go to stderr, filtered by RUST_LOG (default [`DEFAULT_LOG_FILTER`];
+/// e.g. `RUST_LOG=bwchain=debug` for the node's details without sled's),
+/// so stdout carries only the command's output. An invalid RUST_LOG is an
+/// error, not a silent fallback.
+fn init_tracing(format: LogFormat) {
     let filter = match std::env::var("RUST_LOG") {
         Ok(text) if !text.is_empty() => match EnvFilter::try_new(&text) {
             Ok(filter) => filter,
             Err(err) => {
-                eprintln!("error: RUST_LOG={text:?} is not a valid log filter: {err} (e.g. RUST_LOG=info or RUST_LOG=bwchain_node=debug)");
+                eprintln!("error: RUST_LOG={text:?} is not a valid log filter: {err} (e.g. RUST_LOG=info or RUST_LOG=bwchain=debug)");
                 std::process::exit(2);
             }
         },
-        _ => EnvFilter::new("info"),
+        _ => EnvFilter::new(DEFAULT_LOG_FILTER),
     };
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => logs.json().with_ansi(false).init(),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use bwchain_core::primitives::signing::Keypair;
-    use clap::CommandFactory;
 
     fn parse(args: &[&str]) -> Result<Command, clap::Error> {
         Cli::try_parse_from(std::iter::once("bwchain").chain(args.iter().copied()))
@@ -286,5 +317,14 @@ mod tests {
             parse(&["audit", "--data", "/tmp/x"]),
             Ok(Command::Audit(_))
         ));
+        assert!(matches!(
+            parse(&["purge", "--data", "/tmp/x", "--yes"]),
+            Ok(Command::Purge(_))
+        ));
+        assert!(matches!(
+            parse(&["completions", "zsh"]),
+            Ok(Command::Completions(_))
+        ));
+        assert!(parse(&["completions", "tcsh"]).is_err());
     }
 }

@@ -89,8 +89,21 @@ pub fn run(
         output::print_json(&value)
     } else {
         println!("{}", inclusion_report(&info));
+        if let Some(height) = info.block_height {
+            println!("{}", where_next(height, &args.client.rpc.rpc));
+        }
         Ok(())
     }
+}
+
+/// Where to look once a transaction is in a block.
+fn where_next(height: u64, rpc: &str) -> String {
+    let rpc = if rpc == crate::args::DEFAULT_RPC {
+        String::new()
+    } else {
+        format!(" --rpc {rpc}")
+    };
+    format!("see the block, its transactions and rewards: bwchain block {height}{rpc}")
 }
 
 /// Fetches the genesis hash (and the nonce, unless given), signs and posts
@@ -279,6 +292,15 @@ mod tests {
             inclusion_report(&info),
             format!("included in block 9 ({INCLUDED_IN})")
         );
+    }
+
+    #[test]
+    fn points_at_the_block() {
+        assert_eq!(
+            where_next(7, crate::args::DEFAULT_RPC),
+            "see the block, its transactions and rewards: bwchain block 7"
+        );
+        assert!(where_next(7, "http://n:1").ends_with("bwchain block 7 --rpc http://n:1"));
     }
 
     #[test]

@@ -155,6 +155,8 @@ fn every_command_has_help() {
         &["account"],
         &["session"],
         &["audit"],
+        &["purge"],
+        &["completions"],
     ];
     for command in commands {
         let mut args = command.to_vec();
@@ -252,6 +254,157 @@ fn an_invalid_rust_log_is_an_error() {
     assert_eq!(out.status.code(), Some(2));
     assert!(
         stderr(&out).contains("is not a valid log filter"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn version_names_the_git_commit() {
+    let out = bwchain(&["--version"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let commit = text
+        .trim()
+        .strip_prefix(&format!("bwchain {} (commit ", env!("CARGO_PKG_VERSION")))
+        .and_then(|rest| rest.strip_suffix(')'))
+        .unwrap_or_else(|| panic!("{text}"));
+    // In a git checkout, the commit the binary was built from; else unknown.
+    let head = Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|out| out.status.success())
+        .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned());
+    match head {
+        Some(head) => assert_eq!(commit, head),
+        None => assert_eq!(commit, "unknown"),
+    }
+}
+
+#[test]
+fn completions_for_bash_zsh_and_fish() {
+    for (shell, marker) in [
+        ("bash", "complete -F _bwchain"),
+        ("zsh", "#compdef bwchain"),
+        ("fish", "complete -c bwchain"),
+    ] {
+        let out = bwchain(&["completions", shell]);
+        assert!(out.status.success(), "{shell}: {}", stderr(&out));
+        let script = stdout(&out);
+        assert!(script.contains(marker), "{shell}: {script}");
+        assert!(script.contains("purge"), "{shell} completes subcommands");
+    }
+    let out = bwchain(&["completions", "powershell"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("bash"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_missing_genesis_file_is_one_sentence_with_the_fix() {
+    for args in [
+        &["node", "--genesis", "nosuch.json", "--data", "/tmp/unused"][..],
+        &[
+            "receipt",
+            "--key",
+            "dev:carol",
+            "--provider",
+            "dev:bob",
+            "--session",
+            "1",
+            "--bytes",
+            "1",
+            "--genesis",
+            "nosuch.json",
+        ],
+    ] {
+        let out = bwchain(args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let err = stderr(&out);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.starts_with("error: cannot read genesis file nosuch.json: no such file; "),
+            "{err}"
+        );
+        assert_eq!(err.matches("nosuch.json").count(), 1, "{err}");
+        assert!(!err.contains("os error"), "{err}");
+        assert!(err.contains("--dev"), "{err}");
+    }
+}
+
+/// Without RUST_LOG the node logs bwchain's own events at info and nothing
+/// of sled's; `--log-format json` makes each line a JSON object.
+#[test]
+fn default_logs_are_bwchains_at_info_and_json_on_request() {
+    use std::io::BufRead as _;
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_bwchain"))
+        .args([
+            "node",
+            "--dev",
+            "--rpc",
+            "127.0.0.1:0",
+            "--listen",
+            "off",
+            "--log-format",
+            "json",
+        ])
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run bwchain");
+    let mut seen = Vec::new();
+    for line in std::io::BufReader::new(child.stderr.take().unwrap()).lines() {
+        let line = line.unwrap();
+        let event: serde_json::Value =
+            serde_json::from_str(&line).unwrap_or_else(|err| panic!("{err}: {line}"));
+        let target = event["target"].as_str().unwrap_or_default().to_owned();
+        assert!(target.starts_with("bwchain"), "{line}");
+        seen.push(event);
+        if seen
+            .iter()
+            .any(|e| e["fields"]["message"] == "node started")
+            || seen.len() > 20
+        {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let started = seen
+        .iter()
+        .find(|e| e["fields"]["message"] == "node started")
+        .unwrap_or_else(|| panic!("{seen:?}"));
+    assert_eq!(started["level"], "INFO");
+    assert_eq!(started["fields"]["chain_id"], "bwchain-dev");
+}
+
+#[test]
+fn a_readable_key_file_gets_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("carol.json");
+    let out = bwchain(&["keygen", "--dev", "carol", "--out", path.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = bwchain(&[
+        "receipt",
+        "--key",
+        path.to_str().unwrap(),
+        "--provider",
+        "dev:bob",
+        "--session",
+        "1",
+        "--bytes",
+        "1",
+        "--genesis",
+        repo_genesis().to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("has mode 0644") && stderr(&out).contains("chmod 600"),
         "{}",
         stderr(&out)
     );

@@ -14,7 +14,7 @@ use bwchain_core::primitives::{Account, Hash, Header, Receipt, Signature, Tx, Tx
 /// transaction signature covers it, so changing anything it commits to
 /// (any genesis field, the genesis state, its encoding or the state root
 /// construction) changes every signature on the dev chain.
-const DEV_GENESIS_HASH: &str = "adc4b8539573553bbbce3ebe83aa06abe5e34eb28d896e619a73e49b0c8d7ff2";
+const DEV_GENESIS_HASH: &str = "3fbcf80933f97b8aefe4ed78f15183383537fd9b9ecce25b69109d9387698a55";
 
 /// The dev key `alice`, the dev chain's only authority.
 const ALICE: &str = "e634d24e6c16ad31c2e034df755912c6bd72fa1744269a165b8990d10ef9bbca";

@@ -12,17 +12,22 @@ use bwchain_core::primitives::signing::{KeyFile, KeyFileError, Keypair};
 /// Only the owner may read a key file: it holds the secret seed.
 pub const KEY_FILE_MODE: u32 = 0o600;
 
+/// Key-file permission bits that let someone other than the owner at the
+/// secret seed (group or others may read, write or run it).
+pub const KEY_FILE_LOOSE_BITS: u32 = 0o077;
+
 /// Why a genesis or key file could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum FileError {
-    #[error("cannot read {what} {}: {error}", path.display())]
+    /// One sentence: the file, what went wrong, what to do.
+    #[error("cannot read {what} {}: {}; {}", path.display(), describe_io(error), hint(what))]
     Read {
         what: &'static str,
         path: PathBuf,
         error: std::io::Error,
     },
     /// The genesis error names the field.
-    #[error("{error}")]
+    #[error("{}: {error}", path.display())]
     Genesis { path: PathBuf, error: GenesisError },
     #[error("key file {}: {error}", path.display())]
     Key { path: PathBuf, error: KeyFileError },
@@ -43,6 +48,46 @@ pub enum FileError {
         path: PathBuf,
         error: std::io::Error,
     },
+}
+
+/// An I/O error in words, without the OS's "(os error N)".
+fn describe_io(error: &std::io::Error) -> String {
+    use std::io::ErrorKind;
+    match error.kind() {
+        ErrorKind::NotFound => "no such file".into(),
+        ErrorKind::PermissionDenied => "permission denied".into(),
+        ErrorKind::IsADirectory => "it is a directory".into(),
+        ErrorKind::InvalidData => "it is not UTF-8 text".into(),
+        _ => error.to_string(),
+    }
+}
+
+/// What to do about a file that cannot be read.
+fn hint(what: &str) -> &'static str {
+    match what {
+        "genesis file" => {
+            "pass the path of a genesis.json (the repository's, or one `bwchain testnet` wrote), or use --dev for the dev chain"
+        }
+        "key file" => "pass the path of a file `bwchain keygen --out FILE` wrote, or dev:NAME for a dev key",
+        _ => "check the path",
+    }
+}
+
+/// The mode of a key file when group or others may access it (the seed
+/// is then no longer the owner's secret); `None` when only the owner may,
+/// or when the mode cannot be read (reading the file reports that).
+pub fn loose_key_mode(path: &Path) -> Option<u32> {
+    let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+    (mode & KEY_FILE_LOOSE_BITS != 0).then_some(mode)
+}
+
+/// The warning for a key file others may read, with the fix.
+pub fn loose_key_warning(path: &Path, mode: u32) -> String {
+    format!(
+        "key file {} has mode {mode:04o}: group or others can read its secret key; run chmod 600 {}",
+        path.display(),
+        path.display()
+    )
 }
 
 /// Reads and validates a genesis file.
@@ -156,6 +201,51 @@ mod tests {
             read_key_file(&path).unwrap().account(),
             Keypair::dev("bob").account()
         );
+    }
+
+    #[test]
+    fn read_errors_are_one_sentence_with_the_fix() {
+        let err = read_genesis(Path::new("nosuch.json"))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err.matches("nosuch.json").count(),
+            1,
+            "names the file once: {err}"
+        );
+        assert!(
+            err.starts_with("cannot read genesis file nosuch.json: no such file; "),
+            "{err}"
+        );
+        assert!(err.contains("--dev") && !err.contains("os error"), "{err}");
+        let err = read_key_file(Path::new("/no/key.json"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("keygen --out") && err.contains("dev:NAME"),
+            "{err}"
+        );
+
+        let dir = tempfile::tempdir().unwrap();
+        let bad = dir.path().join("g.json");
+        std::fs::write(&bad, "{}").unwrap();
+        let err = read_genesis(&bad).unwrap_err().to_string();
+        assert!(
+            err.starts_with(&format!("{}: genesis is not valid", bad.display())),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn loose_key_modes_are_noticed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k.json");
+        write_key_file(&path, &Keypair::dev("alice"), false).unwrap();
+        assert_eq!(loose_key_mode(&path), None);
+        std::fs::set_permissions(&path, Permissions::from_mode(0o640)).unwrap();
+        assert_eq!(loose_key_mode(&path), Some(0o640));
+        assert!(loose_key_warning(&path, 0o640).contains("mode 0640"));
+        assert_eq!(loose_key_mode(&dir.path().join("none")), None);
     }
 
     #[test]

@@ -15,6 +15,7 @@ use bwchain_node::launch::{self, LaunchConfig};
 #[command(after_help = "Examples:\n  \
     bwchain node --dev                                  # dev chain, temporary data dir (removed on exit)\n  \
     bwchain node --dev --data ./dev-data                # dev chain, reused across restarts\n  \
+    RUST_LOG=bwchain=debug bwchain node --dev           # the node's details (not sled's)\n  \
     bwchain node --genesis genesis.json --key authority.json --data ./data \\\n      --listen 0.0.0.0:9700 --peer validator-2.example:9700 --peer validator-3.example:9700")]
 pub struct NodeArgs {
     /// Run the one-authority dev chain: the repo's genesis.json, dev key
@@ -73,6 +74,10 @@ pub struct NodeArgs {
         env = "BWCHAIN_ON_DOPPELGANGER"
     )]
     pub on_doppelganger: DoppelgangerArg,
+    /// Run an authority whose --key file group or others can read (refused
+    /// otherwise: anyone who reads it can sign blocks and votes for it).
+    #[arg(long)]
+    pub allow_insecure_key: bool,
 }
 
 /// `--on-doppelganger`.
@@ -94,6 +99,13 @@ pub fn run(args: NodeArgs) -> anyhow::Result<()> {
         };
         let genesis = files::read_genesis(path)?;
         let keypair = args.key.as_deref().map(files::read_key_file).transpose()?;
+        if let (Some(path), Some(keypair)) = (&args.key, &keypair) {
+            check_key_mode(
+                path,
+                genesis.authorities.contains(&keypair.account()),
+                args.allow_insecure_key,
+            )?;
+        }
         (genesis, keypair)
     };
     // Held until the node stops: a temporary dev data dir is removed then.
@@ -152,6 +164,9 @@ pub fn run(args: NodeArgs) -> anyhow::Result<()> {
         } else {
             println!("data: {}", data_dir.display());
         }
+        if args.dev {
+            print!("{}", dev_accounts(&node.spec().genesis));
+        }
     })?;
     match temporary {
         Some(dir) => {
@@ -164,6 +179,47 @@ pub fn run(args: NodeArgs) -> anyhow::Result<()> {
         ),
     }
     Ok(())
+}
+
+/// A key file others can read: a warning, or for an authority's key an
+/// error unless `allowed` (whoever reads it can sign in the authority's
+/// name, blocks and finality votes alike).
+fn check_key_mode(path: &std::path::Path, is_authority: bool, allowed: bool) -> anyhow::Result<()> {
+    let Some(mode) = files::loose_key_mode(path) else {
+        return Ok(());
+    };
+    let warning = files::loose_key_warning(path, mode);
+    if is_authority && !allowed {
+        bail!("{warning} (it is an authority's key: refused; pass --allow-insecure-key to run anyway)");
+    }
+    tracing::warn!("{warning}");
+    Ok(())
+}
+
+/// The dev chain's accounts, for the banner of `node --dev`: who each
+/// dev key is, what it holds, and how to use it.
+fn dev_accounts(genesis: &bwchain_core::genesis::Genesis) -> String {
+    use std::fmt::Write as _;
+    let mut text = String::from(
+        "dev accounts (public dev keys: never use them on a real network; pass --key dev:NAME):\n",
+    );
+    let names = std::iter::once(presets::DEV_AUTHORITY).chain(presets::DEV_DEVICES);
+    for name in names {
+        let account = Keypair::dev(name).account();
+        let role = if genesis.authorities.contains(&account) {
+            "authority"
+        } else if genesis.devices.contains(&account) {
+            "device"
+        } else {
+            "account"
+        };
+        let balance = genesis.balances.0.get(&account).copied().unwrap_or(0);
+        let _ = writeln!(
+            text,
+            "  {name:<6} {role:<9} {account}  balance {balance:>10}  dev:{name}"
+        );
+    }
+    text
 }
 
 /// `HOST:PORT` to listen on, also accepted as `http://HOST:PORT`.

@@ -12,7 +12,8 @@ use super::{Balances, Genesis, GenesisError, MAX_BLOCK_BYTES, RECEIPT_ENCODED_BY
 pub const DEV_GENESIS_JSON: &str = include_str!("../../../../genesis.json");
 /// The dev chain's only authority (its dev key, `dev:alice`).
 pub const DEV_AUTHORITY: &str = "alice";
-/// The dev chain's registered devices, by dev key name.
+/// The dev chain's registered devices, by dev key name; each holds
+/// 1,000,000 at genesis (alice 1,000,000,000).
 pub const DEV_DEVICES: [&str; 4] = ["bob", "carol", "dave", "eve"];
 
 /// What each testnet authority holds at genesis.
@@ -114,7 +115,11 @@ mod tests {
         let devices: Vec<Account> = DEV_DEVICES.iter().map(|name| dev_account(name)).collect();
         assert_eq!(genesis.devices, devices);
         assert_eq!(genesis.balances.0[&dev_account("alice")], 1_000_000_000);
-        assert_eq!(genesis.balances.0[&dev_account("bob")], 1_000_000);
+        // Every dev account is funded, so `--key dev:NAME` works for all.
+        for name in DEV_DEVICES {
+            assert_eq!(genesis.balances.0[&dev_account(name)], 1_000_000, "{name}");
+        }
+        assert_eq!(genesis.balances.0.len(), 1 + DEV_DEVICES.len());
         assert_eq!(dev_at(5).genesis_time_ms, 5);
         assert_eq!(
             Genesis {
