@@ -50,6 +50,7 @@ enum Command {
     Claim(cmd::claim::ClaimArgs),
     Transfer(cmd::transfer::TransferArgs),
     Device(cmd::device::DeviceArgs),
+    Devices(cmd::devices::DevicesArgs),
     Block(cmd::block::BlockArgs),
     Blocks(cmd::blocks::BlocksArgs),
     Tx(cmd::tx::TxArgs),
@@ -110,6 +111,7 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::Blocks(args) => cmd::blocks::run(args),
         Command::Tx(args) => cmd::tx::run(args),
         Command::Account(args) => cmd::account::run(args),
+        Command::Devices(args) => cmd::devices::run(args),
         Command::Session(args) => cmd::session::run(args),
         Command::Audit(args) => cmd::audit::run(args),
     }

@@ -9,6 +9,7 @@ pub mod block;
 pub mod blocks;
 pub mod claim;
 pub mod device;
+pub mod devices;
 pub mod keygen;
 pub mod node;
 pub mod receipt;

@@ -57,6 +57,31 @@ pub struct NodeArgs {
     /// Most pending transactions from one sender.
     #[arg(long, value_name = "N", default_value_t = bwchain_core::mempool::DEFAULT_MAX_PER_SENDER)]
     pub mempool_max_per_sender: usize,
+    /// The origin a browser page must come from to read the JSON API's GET
+    /// endpoints (CORS), e.g. `https://explorer.example`; `*` allows any.
+    #[arg(long, value_name = "ORIGIN", default_value = "*", env = "BWCHAIN_CORS_ORIGIN", value_parser = parse_cors_origin)]
+    pub cors_origin: String,
+}
+
+fn parse_cors_origin(text: &str) -> Result<String, String> {
+    if text == "*" {
+        return Ok(text.to_owned());
+    }
+    let valid = (text.starts_with("http://") || text.starts_with("https://"))
+        && !text.ends_with('/')
+        && is_header_text(text);
+    if valid {
+        Ok(text.to_owned())
+    } else {
+        Err(format!(
+            "{text:?} is not an origin: expected `*` or SCHEME://HOST[:PORT], e.g. https://explorer.example"
+        ))
+    }
+}
+
+/// Whether the text can be sent in an HTTP header (visible ASCII).
+fn is_header_text(text: &str) -> bool {
+    text.bytes().all(|byte| byte.is_ascii_graphic())
 }
 
 pub fn run(args: NodeArgs) -> anyhow::Result<()> {
@@ -98,6 +123,10 @@ pub fn run(args: NodeArgs) -> anyhow::Result<()> {
         listen: (args.listen != "off").then(|| args.listen.clone()),
         peers: args.peers.clone(),
         max_peers: args.max_peers,
+        cors_origin: (args.cors_origin != "*")
+            .then(|| args.cors_origin.parse())
+            .transpose()
+            .context("--cors-origin")?,
     };
     launch::run_until_signal(config, |running| {
         let node = &running.node;

@@ -15,7 +15,7 @@ use super::{
     AuthorityActivity, ChainStatus, Metrics, Misbehavior, Node, PeerId, SubmitError, TxStatus,
 };
 use crate::clock::now_ms;
-use crate::store::{Evidence, StoreError, StoredBlock};
+use crate::store::{AccountTxEntry, Evidence, StoreError, StoredBlock, TxRole};
 
 /// An account as the API shows it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -53,6 +53,23 @@ pub trait ChainReader: Send + Sync + 'static {
     /// final, or with one authority).
     fn finality_proof(&self, height: u64) -> Result<Option<FinalityProof>, StoreError>;
     fn metrics(&self) -> &Metrics;
+    /// Up to `limit` registered devices (active or revoked), in key order,
+    /// strictly after `after`.
+    fn devices(
+        &self,
+        after: Option<&Account>,
+        limit: usize,
+    ) -> Result<Vec<(Account, DeviceRecord)>, StoreError>;
+    /// Up to `limit` included transactions concerning `account`, newest
+    /// first, strictly older than the position `before`.
+    fn account_txs(
+        &self,
+        account: &Account,
+        before: Option<(u64, u32, TxRole)>,
+        limit: usize,
+    ) -> Result<Vec<AccountTxEntry>, StoreError>;
+    /// Bytes credited by every claim on the chosen chain.
+    fn credited_total(&self) -> Result<u64, StoreError>;
 }
 
 /// Transaction submission, for the HTTP API. Signature checks are CPU work:
@@ -145,6 +162,27 @@ impl ChainReader for Node {
 
     fn metrics(&self) -> &Metrics {
         Node::metrics(self)
+    }
+
+    fn devices(
+        &self,
+        after: Option<&Account>,
+        limit: usize,
+    ) -> Result<Vec<(Account, DeviceRecord)>, StoreError> {
+        self.store().devices(after, limit)
+    }
+
+    fn account_txs(
+        &self,
+        account: &Account,
+        before: Option<(u64, u32, TxRole)>,
+        limit: usize,
+    ) -> Result<Vec<AccountTxEntry>, StoreError> {
+        self.store().account_txs(account, before, limit)
+    }
+
+    fn credited_total(&self) -> Result<u64, StoreError> {
+        self.store().credited_total()
     }
 }
 
