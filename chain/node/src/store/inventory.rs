@@ -292,3 +292,161 @@ fn decode_entry(entry_key: &[u8], value: &[u8]) -> Result<AccountTxEntry, StoreE
         tx_hash,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::ChainUpdate;
+    use super::*;
+    use bwchain_core::consensus::build_block;
+    use bwchain_core::genesis::ChainSpec;
+    use bwchain_core::primitives::signing::Keypair;
+
+    /// A claim joins the index and the total, a reorg takes it out, and a
+    /// store without the index gets it rebuilt when opened.
+    #[test]
+    fn index_follows_commits_reorgs_and_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let (alice, bob, carol) = (
+            Keypair::dev("alice"),
+            Keypair::dev("bob"),
+            Keypair::dev("carol"),
+        );
+        let mut genesis = bwchain_core::genesis::presets::dev_at(0);
+        genesis.block_time_ms = 100;
+        let spec = ChainSpec::new(genesis).unwrap();
+        let g = spec.genesis_hash();
+        let store = Store::open(dir.path(), &spec).unwrap();
+        let parent = store.head().unwrap();
+        let claim = bob.sign_tx(
+            &g,
+            0,
+            TxBody::Claim {
+                receipts: vec![carol.sign_receipt(&g, bob.account(), 1, 5000)],
+            },
+        );
+        let claim_hash = bwchain_core::primitives::signing::tx_hash(&g, &claim);
+        let built = build_block(
+            &spec,
+            &parent,
+            &store,
+            alice.account(),
+            150,
+            vec![(claim_hash, claim)],
+        )
+        .unwrap();
+        let block = built.sign(&alice);
+        store
+            .commit_block(&built.header, &block, &built.executed, Some(1), None, true)
+            .unwrap();
+        let tx_hash = built.executed.tx_hashes[0];
+        let bob_txs = store.account_txs(&bob.account(), None, 10).unwrap();
+        assert_eq!(bob_txs.len(), 1);
+        assert_eq!(
+            (bob_txs[0].role, bob_txs[0].tx_hash),
+            (TxRole::Sent, tx_hash)
+        );
+        let carol_txs = store.account_txs(&carol.account(), None, 10).unwrap();
+        assert_eq!(carol_txs[0].role, TxRole::Served);
+        assert!(store
+            .account_txs(&bob.account(), Some(bob_txs[0].position()), 10)
+            .unwrap()
+            .is_empty());
+        assert_eq!(store.credited_total().unwrap(), 5000);
+        let devices = store.devices(None, 100).unwrap();
+        assert_eq!(devices.len(), spec.genesis.devices.len());
+        let after_first = store.devices(Some(&devices[0].0), 100).unwrap();
+        assert_eq!(after_first, devices[1..]);
+
+        // A reorg replaces block 1 with an empty one.
+        let reverted = store.block_at(1).unwrap().unwrap();
+        let other = build_block(
+            &spec,
+            &parent,
+            &parent_state(&spec),
+            alice.account(),
+            250,
+            vec![],
+        )
+        .unwrap();
+        let other_block = other.sign(&alice);
+        let mut writes: Vec<_> = built
+            .executed
+            .changes
+            .iter()
+            .map(|change| (change.key, change.before.clone()))
+            .collect();
+        writes.extend(
+            other
+                .executed
+                .changes
+                .iter()
+                .map(|change| (change.key, change.after.clone())),
+        );
+        store
+            .commit_update(ChainUpdate {
+                reverted: vec![reverted],
+                added: vec![(&other.header, &other_block, &other.executed)],
+                state_writes: writes,
+                accumulator: &other.executed.accumulator,
+                signed_slot: None,
+                last_vote: None,
+                keep_undo: true,
+            })
+            .unwrap();
+        assert!(store
+            .account_txs(&bob.account(), None, 10)
+            .unwrap()
+            .is_empty());
+        assert!(store
+            .account_txs(&carol.account(), None, 10)
+            .unwrap()
+            .is_empty());
+        assert_eq!(store.credited_total().unwrap(), 0);
+
+        // Back to the claim's chain, then forget the index: opening rebuilds it.
+        let reverted = store.block_at(1).unwrap().unwrap();
+        let mut writes: Vec<_> = other
+            .executed
+            .changes
+            .iter()
+            .map(|change| (change.key, change.before.clone()))
+            .collect();
+        writes.extend(
+            built
+                .executed
+                .changes
+                .iter()
+                .map(|change| (change.key, change.after.clone())),
+        );
+        store
+            .commit_update(ChainUpdate {
+                reverted: vec![reverted],
+                added: vec![(&built.header, &block, &built.executed)],
+                state_writes: writes,
+                accumulator: &built.executed.accumulator,
+                signed_slot: None,
+                last_vote: None,
+                keep_undo: true,
+            })
+            .unwrap();
+        let indexed: Vec<_> = store.account_txs(&bob.account(), None, 10).unwrap();
+        assert_eq!(indexed, bob_txs);
+        for entry in store.db.scan_prefix([ACCOUNT_INDEX]) {
+            store.db.remove(entry.unwrap().0).unwrap();
+        }
+        store.db.remove(ACCOUNT_INDEX_DONE).unwrap();
+        store.db.remove(CREDITED_TOTAL).unwrap();
+        drop(store);
+        let store = super::super::tests::reopen(dir.path(), &spec).unwrap();
+        assert_eq!(
+            store.account_txs(&bob.account(), None, 10).unwrap(),
+            bob_txs
+        );
+        assert_eq!(store.credited_total().unwrap(), 5000);
+    }
+
+    /// The genesis state, to build a sibling of block 1 on.
+    fn parent_state(spec: &ChainSpec) -> bwchain_core::state::MemState {
+        spec.genesis_state.clone()
+    }
+}
