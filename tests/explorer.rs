@@ -151,6 +151,7 @@ fn pages_figures_links_errors_and_escaping() {
                 rewarded.clone(),
                 "title=\"0 bytes\"".into(),
                 format!("/session/{bob}/{carol}/7"),
+                format!("/txs/{claim}"),
             ],
         ),
         (
@@ -166,7 +167,10 @@ fn pages_figures_links_errors_and_escaping() {
             format!("/account/{carol}"),
             vec!["served (consumer)".into(), credited.into()],
         ),
-        (format!("/account/{alice}"), vec!["authority".into()]),
+        (
+            format!("/account/{alice}"),
+            vec!["authority".into(), "proposing the block".into()],
+        ),
         (format!("/session/{bob}/{carol}/7"), vec![credited.into()]),
         ("/inventory".into(), vec![bob.clone(), "active".into()]),
         ("/equivocations".into(), vec!["None.".into()]),

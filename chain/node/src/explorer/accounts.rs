@@ -6,12 +6,13 @@ use std::time::Instant;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use bwchain_api::inventory::{AccountTxsQuery, TxCursor, TxRole};
-use bwchain_core::primitives::{Account, TxBody};
+use bwchain_core::primitives::{Account, RewardKind, TxBody};
 use bwchain_core::state::SessionId;
 use maud::html;
 
-use super::blocks::{param, parse_hex};
+use super::blocks::{param, parse_hex, reward_kind};
 use super::format::{account_link, block_link, bytes, count, fields, full_hex, tokens, tx_link};
+use super::home::{recent_blocks, WINDOW};
 use super::{Page, PageError, PageResult};
 use crate::chain::{ChainReader, TxStatus};
 use crate::rpc::inventory::{account_txs_page, device_info};
@@ -19,6 +20,8 @@ use crate::rpc::Backend;
 
 /// Transactions listed per page of an account.
 const TXS_PER_PAGE: u64 = 20;
+/// Rewards listed (the total covers the whole window).
+const REWARDS_LISTED: usize = 10;
 
 /// `/account/{hex}?before=CURSOR`.
 pub(super) async fn account(
@@ -72,6 +75,22 @@ pub(super) async fn account(
         ),
     ]);
     let sessions = sessions_of(backend, &account, &page.txs)?;
+    let recent = recent_blocks(backend, head.height, WINDOW)?;
+    let rewards: Vec<(u64, RewardKind, u64)> = recent
+        .iter()
+        .rev()
+        .flat_map(|block| {
+            block
+                .rewards
+                .iter()
+                .filter(|reward| reward.account == account)
+                .map(|reward| (block.block.header.height, reward.kind, reward.amount))
+        })
+        .collect();
+    let rewarded = rewards
+        .iter()
+        .map(|(_, _, amount)| *amount)
+        .fold(0, u64::saturating_add);
     let body = html! {
         (summary)
         @if let Some(device) = &device {
@@ -105,6 +124,24 @@ pub(super) async fn account(
             }
             @if let Some(next) = &page.next {
                 p.pager { a href={ "/account/" (account) "?before=" (next) } rel="next" { "older →" } }
+            }
+        }
+        h2 { "Rewards in the last " (recent.len()) " blocks" }
+        @if rewards.is_empty() {
+            p { "None." }
+        } @else {
+            p { (tokens(rewarded)) " in " (rewards.len()) " block(s)." }
+            table {
+                thead { tr { th { "block" } th { "for" } th { "amount" } } }
+                tbody {
+                    @for (height, kind, amount) in rewards.iter().take(REWARDS_LISTED) {
+                        tr {
+                            td { (block_link(*height)) }
+                            td { (reward_kind(*kind)) }
+                            td { (tokens(*amount)) }
+                        }
+                    }
+                }
             }
         }
         @if !sessions.is_empty() {

@@ -141,7 +141,7 @@ pub(super) async fn block(
     Ok(Page::new(started, format!("Block {}", header.height), body))
 }
 
-fn reward_kind(kind: RewardKind) -> &'static str {
+pub(super) fn reward_kind(kind: RewardKind) -> &'static str {
     match kind {
         RewardKind::Proposer => "proposing the block",
         RewardKind::Provider => "bytes served",
@@ -209,8 +209,17 @@ pub(super) async fn tx(
         (summary)
         h2 { "Body" }
         (tx_body(&tx, outcome.as_ref()))
+        p { "As signed, with its outcome: " a href={ "/txs/" (hash) } { "JSON" } "." }
     };
     Ok(Page::new(started, "Transaction", body))
+}
+
+/// The first and last characters of a signature (all of it on hover).
+fn short_signature(hex: &str) -> String {
+    match (hex.get(..8), hex.get(hex.len().saturating_sub(6)..)) {
+        (Some(start), Some(end)) => format!("{start}…{end}"),
+        _ => hex.to_owned(),
+    }
 }
 
 /// The signed body, with each receipt's outcome beside it once included.
@@ -229,7 +238,7 @@ fn tx_body(tx: &Tx, outcome: Option<&TxOutcome>) -> Markup {
                     p.reward { "Provider reward in this block: " (tokens(reward)) }
                 }
                 table {
-                    thead { tr { th { "consumer" } th { "session" } th { "bytes signed" } th { "credited" } th { "forfeited" } } }
+                    thead { tr { th { "consumer" } th { "session" } th { "bytes signed" } th { "credited" } th { "forfeited" } th { "consumer's signature" } } }
                     tbody {
                         @for (index, receipt) in receipts.iter().enumerate() {
                             @let result = outcomes.and_then(|outcomes| outcomes.get(index));
@@ -241,6 +250,7 @@ fn tx_body(tx: &Tx, outcome: Option<&TxOutcome>) -> Markup {
                                 td { (bytes(receipt.bytes)) }
                                 td { @if let Some(result) = result { (bytes(result.credited_bytes)) } @else { "—" } }
                                 td { @if let Some(result) = result { (bytes(result.forfeited_bytes)) } @else { "—" } }
+                                td { code title=(receipt.signature) { (short_signature(&receipt.signature.to_string())) } }
                             }
                         }
                     }
