@@ -128,6 +128,7 @@ fn pages_figures_links_errors_and_escaping() {
                 credited.into(),
                 alice[..8].to_string(),
                 "http-equiv=\"refresh\"".into(),
+                "producing".into(),
             ],
         ),
         (

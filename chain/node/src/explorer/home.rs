@@ -1,11 +1,11 @@
 //! The home page: the chain at a glance, refreshing by itself (a meta
 //! refresh: no script needed).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::time::Instant;
 
 use axum::extract::State;
-use bwchain_core::consensus::{proposer_for, slot_at};
+use bwchain_core::consensus::slot_at;
 use bwchain_core::primitives::{Account, TxBody};
 use maud::{html, Markup};
 
@@ -110,17 +110,22 @@ fn authorities<B: ChainReader + ?Sized>(backend: &B, recent: &[StoredBlock], now
     let genesis = &backend.spec().genesis;
     let authorities = &genesis.authorities;
     let mut last: HashMap<Account, &StoredBlock> = HashMap::new();
-    let produced: HashSet<u64> = recent.iter().map(|block| block.block.header.slot).collect();
     for block in recent {
         last.insert(block.block.header.proposer, block);
     }
     let mut missed: HashMap<Account, u64> = HashMap::new();
-    // Genesis (slot 0) counts as produced: it has no proposer.
-    if let (Some(first), Some(last)) = (recent.first(), recent.last()) {
-        for slot in first.block.header.slot..=last.block.header.slot {
-            if !produced.contains(&slot) {
-                *missed.entry(proposer_for(genesis, slot)).or_default() += 1;
-            }
+    // The slots skipped between consecutive blocks of the window. The gap
+    // after genesis is not counted: a chain may start long after its
+    // genesis time.
+    for pair in recent.windows(2) {
+        let (before, after) = (&pair[0].block.header, &pair[1].block.header);
+        if before.height == 0 {
+            continue;
+        }
+        let (low, high) = (before.slot.saturating_add(1), after.slot);
+        for (index, authority) in authorities.iter().enumerate() {
+            let turns = turns_in(low, high, index as u64, authorities.len() as u64);
+            *missed.entry(*authority).or_default() += turns;
         }
     }
     // Stalled: it let two of its turns pass since its last block (or has
@@ -129,7 +134,7 @@ fn authorities<B: ChainReader + ?Sized>(backend: &B, recent: &[StoredBlock], now
     let turns = u64::try_from(authorities.len()).unwrap_or(1).max(1);
     html! {
         table {
-            thead { tr { th { "authority" } th { "last block" } th { "missed slots" } th { "state" } } }
+            thead { tr { th { "authority" } th { "last block" } th { "missed slots (" (recent.len()) " blocks)" } th { "state" } } }
             tbody {
                 @for authority in authorities {
                     @let last_block = last.get(authority);
@@ -154,6 +159,17 @@ fn authorities<B: ChainReader + ?Sized>(backend: &B, recent: &[StoredBlock], now
             }
         }
     }
+}
+
+/// How many slots in `low..high` are the turn of authority `index` of
+/// `count` (slot `s` is `authorities[s % count]`), without walking them: a
+/// gap may be millions of slots long.
+fn turns_in(low: u64, high: u64, index: u64, count: u64) -> u64 {
+    if count == 0 || high <= low {
+        return 0;
+    }
+    let before = |end: u64| end / count + u64::from(end % count > index);
+    before(high) - before(low)
 }
 
 fn latest_blocks(recent: &[StoredBlock], now: u64) -> Markup {
@@ -243,8 +259,10 @@ fn charts(recent: &[StoredBlock]) -> Markup {
             value: block.minted,
         })
         .collect();
+    // From genesis to the first block is not an interval of production.
     let intervals: Vec<Bar> = recent
         .windows(2)
+        .filter(|pair| pair[0].block.header.height > 0)
         .map(|pair| Bar {
             height: pair[1].block.header.height,
             value: pair[1]
@@ -258,5 +276,22 @@ fn charts(recent: &[StoredBlock]) -> Markup {
         (bar_chart("Bytes credited per block", &credited, human_bytes, "bytes"))
         (bar_chart("Tokens minted per block", &minted, human_count, "tokens"))
         (bar_chart("Block interval", &intervals, |ms| format!("{ms} ms"), "ms"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::turns_in;
+
+    #[test]
+    fn turns_in_a_gap() {
+        // Slots 5..12 with three authorities: 6 and 9 are index 0's turns.
+        assert_eq!(turns_in(5, 12, 0, 3), 2);
+        assert_eq!(turns_in(5, 12, 1, 3), 2);
+        assert_eq!(turns_in(5, 12, 2, 3), 3);
+        assert_eq!(turns_in(5, 5, 0, 3), 0);
+        assert_eq!(turns_in(0, u64::MAX, 0, 1), u64::MAX);
+        let walked = (100..1000).filter(|slot| slot % 7 == 4).count() as u64;
+        assert_eq!(turns_in(100, 1000, 4, 7), walked);
     }
 }
