@@ -414,6 +414,19 @@ fn every_endpoint_answers_with_the_pinned_json_shape() {
     let alice_account = node.get(&format!("/accounts/{}", alice.account()));
     assert_eq!(alice_account.1["device"], false, "{alice_account:?}");
     golden.answer("account_not_device", &alice_account);
+    let devices = node.get("/devices?limit=2");
+    assert_eq!(
+        devices.1["devices"].as_array().map(Vec::len),
+        Some(2),
+        "{devices:?}"
+    );
+    golden.answer("devices_page", &devices);
+    let bob_txs = node.get(&format!("/accounts/{}/txs", bob.account()));
+    assert!(
+        !bob_txs.1["txs"].as_array().unwrap().is_empty(),
+        "{bob_txs:?}"
+    );
+    golden.answer("account_txs", &bob_txs);
 
     golden.answer(
         "session",

@@ -189,6 +189,26 @@ impl Client {
         self.get_as(&finality::path(height))
     }
 
+    /// Up to `limit` registered devices, after `after` in key order.
+    pub fn devices(
+        &self,
+        after: Option<&Account>,
+        limit: u64,
+    ) -> Result<crate::inventory::DevicesPage> {
+        self.get_as(&crate::inventory::devices_path(after, limit))
+    }
+
+    /// Up to `limit` transactions concerning `account`, newest first, older
+    /// than `before`.
+    pub fn account_txs(
+        &self,
+        account: &Account,
+        before: Option<&crate::inventory::TxCursor>,
+        limit: u64,
+    ) -> Result<crate::inventory::AccountTxsPage> {
+        self.get_as(&crate::inventory::account_txs_path(account, before, limit))
+    }
+
     pub fn evidence(&self) -> Result<Vec<Evidence>> {
         self.get_as(evidence::PATH)
     }

@@ -10,6 +10,8 @@
 //!   `POST /txs/batch` (whose bodies are `bwchain_core` transactions).
 //! - [`accounts`]: `GET /accounts/{hex}` and
 //!   `GET /sessions/{provider}/{consumer}/{session}`.
+//! - [`inventory`]: `GET /devices` and `GET /accounts/{hex}/txs`: pages
+//!   of registered devices and of an account's transactions.
 //! - [`finality`]: `GET /blocks/{height}/justification`: a finality proof.
 //! - [`evidence`]: `GET /evidence`: equivocations of blocks and of votes,
 //!   both signed items each.
@@ -31,6 +33,7 @@ pub mod client;
 pub mod errors;
 pub mod evidence;
 pub mod finality;
+pub mod inventory;
 pub mod status;
 pub mod txs;
 

@@ -36,6 +36,8 @@ pub struct LaunchConfig {
     /// Peers to dial and keep dialing (`host:port`).
     pub peers: Vec<String>,
     pub max_peers: usize,
+    /// The origin allowed to read the JSON API from a browser; `None`: any.
+    pub cors_origin: Option<axum::http::HeaderValue>,
     /// An authority with peers listens this many slots for another node
     /// signing with its key before it signs (`None`: one round of the
     /// authorities plus one; 0: do not listen).
@@ -161,7 +163,12 @@ pub async fn start(config: LaunchConfig) -> Result<RunningNode, LaunchError> {
     let producer = tokio::spawn(produce_blocks(node.clone(), stop_rx.clone()));
     let ticker = tokio::spawn(tick_forever(node.clone(), stop_rx.clone()));
     let deadlines = tokio::spawn(mid_slot_ticks(node.clone(), stop_rx.clone()));
-    let app = rpc::router(node.clone());
+    let app = rpc::router_with(
+        node.clone(),
+        rpc::RouterOptions {
+            cors_origin: config.cors_origin.clone(),
+        },
+    );
     let mut server_stop = stop_rx;
     let server = axum::serve(rpc_listener, app).with_graceful_shutdown(async move {
         let _ = server_stop.wait_for(|stopped| *stopped).await;

@@ -8,6 +8,8 @@
 //! - [`rpc`]: the HTTP API (axum), one file per resource, in the shapes of
 //!   [`bwchain_api`]; it reads and submits through the narrow traits of
 //!   [`chain`], never the store.
+//! - `explorer`: the block explorer, server-rendered HTML pages (maud) on
+//!   the HTTP API's port, reading through the same traits as [`rpc`].
 //! - [`audit`]: replays a stored chain from genesis and checks every root
 //!   and the supply invariant.
 //! - [`clock`]: the system clock; the only place the node reads time.
@@ -27,6 +29,7 @@ pub mod audit;
 pub mod bench;
 pub mod chain;
 pub mod clock;
+mod explorer;
 pub mod files;
 pub mod launch;
 pub mod net;

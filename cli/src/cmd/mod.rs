@@ -10,6 +10,7 @@ pub mod blocks;
 pub mod claim;
 pub mod completions;
 pub mod device;
+pub mod devices;
 pub mod keygen;
 pub mod node;
 pub mod purge;

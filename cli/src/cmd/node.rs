@@ -78,6 +78,10 @@ pub struct NodeArgs {
     /// otherwise: anyone who reads it can sign blocks and votes for it).
     #[arg(long)]
     pub allow_insecure_key: bool,
+    /// The origin a browser page must come from to read the JSON API's GET
+    /// endpoints (CORS), e.g. `https://explorer.example`; `*` allows any.
+    #[arg(long, value_name = "ORIGIN", default_value = "*", env = "BWCHAIN_CORS_ORIGIN", value_parser = parse_cors_origin)]
+    pub cors_origin: String,
 }
 
 /// `--on-doppelganger`.
@@ -85,6 +89,27 @@ pub struct NodeArgs {
 pub enum DoppelgangerArg {
     Exit,
     Stop,
+}
+
+fn parse_cors_origin(text: &str) -> Result<String, String> {
+    if text == "*" {
+        return Ok(text.to_owned());
+    }
+    let valid = (text.starts_with("http://") || text.starts_with("https://"))
+        && !text.ends_with('/')
+        && is_header_text(text);
+    if valid {
+        Ok(text.to_owned())
+    } else {
+        Err(format!(
+            "{text:?} is not an origin: expected `*` or SCHEME://HOST[:PORT], e.g. https://explorer.example"
+        ))
+    }
+}
+
+/// Whether the text can be sent in an HTTP header (visible ASCII).
+fn is_header_text(text: &str) -> bool {
+    text.bytes().all(|byte| byte.is_ascii_graphic())
 }
 
 pub fn run(args: NodeArgs) -> anyhow::Result<()> {
@@ -138,6 +163,10 @@ pub fn run(args: NodeArgs) -> anyhow::Result<()> {
             DoppelgangerArg::Exit => launch::OnDoppelganger::Exit,
             DoppelgangerArg::Stop => launch::OnDoppelganger::Stop,
         },
+        cors_origin: (args.cors_origin != "*")
+            .then(|| args.cors_origin.parse())
+            .transpose()
+            .context("--cors-origin")?,
     };
     launch::run_until_signal(config, |running| {
         let node = &running.node;

@@ -15,7 +15,7 @@ use super::{
     AuthorityActivity, ChainStatus, Metrics, Misbehavior, Node, PeerId, SubmitError, TxStatus,
 };
 use crate::clock::now_ms;
-use crate::store::{Evidence, StoreError, StoredBlock};
+use crate::store::{AccountTxEntry, Evidence, StoreError, StoredBlock, TxRole};
 
 /// An account as the API shows it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -57,6 +57,23 @@ pub trait ChainReader: Send + Sync + 'static {
     fn store_size_bytes(&self) -> Result<u64, StoreError> {
         Ok(0)
     }
+    /// Up to `limit` registered devices (active or revoked), in key order,
+    /// strictly after `after`.
+    fn devices(
+        &self,
+        after: Option<&Account>,
+        limit: usize,
+    ) -> Result<Vec<(Account, DeviceRecord)>, StoreError>;
+    /// Up to `limit` included transactions concerning `account`, newest
+    /// first, strictly older than the position `before`.
+    fn account_txs(
+        &self,
+        account: &Account,
+        before: Option<(u64, u32, TxRole)>,
+        limit: usize,
+    ) -> Result<Vec<AccountTxEntry>, StoreError>;
+    /// Bytes credited by every claim on the chosen chain.
+    fn credited_total(&self) -> Result<u64, StoreError>;
 }
 
 /// Transaction submission, for the HTTP API. Signature checks are CPU work:
@@ -153,6 +170,26 @@ impl ChainReader for Node {
 
     fn store_size_bytes(&self) -> Result<u64, StoreError> {
         self.store().size_on_disk()
+    }
+    fn devices(
+        &self,
+        after: Option<&Account>,
+        limit: usize,
+    ) -> Result<Vec<(Account, DeviceRecord)>, StoreError> {
+        self.store().devices(after, limit)
+    }
+
+    fn account_txs(
+        &self,
+        account: &Account,
+        before: Option<(u64, u32, TxRole)>,
+        limit: usize,
+    ) -> Result<Vec<AccountTxEntry>, StoreError> {
+        self.store().account_txs(account, before, limit)
+    }
+
+    fn credited_total(&self) -> Result<u64, StoreError> {
+        self.store().credited_total()
     }
 }
 

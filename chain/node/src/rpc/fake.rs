@@ -20,7 +20,7 @@ use bwchain_core::genesis::{presets, ChainSpec};
 use bwchain_core::primitives::{
     signing, Account, Hash, ReceiptOutcome, SealedHeader, Tx, TxBody, TxOutcome,
 };
-use bwchain_core::state::{Overlay, SessionId, SupplyRecord};
+use bwchain_core::state::{DeviceRecord, Overlay, SessionId, StateKey, StateValue, SupplyRecord};
 use tokio::sync::oneshot;
 
 use super::router;
@@ -28,7 +28,9 @@ use crate::chain::{
     AccountView, ApiBackend, AuthorityActivity, ChainReader, ChainStatus, Metrics, SubmitError,
     TxStatus, TxSubmitter,
 };
-use crate::store::{Evidence, StoreError, StoredBlock, TxLocation};
+use crate::store::{
+    block_entries, AccountTxEntry, Evidence, StoreError, StoredBlock, TxLocation, TxRole,
+};
 
 type Refusal = Box<dyn Fn() -> SubmitError + Send + Sync>;
 
@@ -338,6 +340,68 @@ impl ChainReader for FakeChain {
 
     fn metrics(&self) -> &Metrics {
         &self.shared.metrics
+    }
+
+    /// The genesis devices, updated by scripted accounts' device records.
+    fn devices(
+        &self,
+        after: Option<&Account>,
+        limit: usize,
+    ) -> Result<Vec<(Account, DeviceRecord)>, StoreError> {
+        let state = self.readable()?;
+        let mut devices: std::collections::BTreeMap<Account, DeviceRecord> = self
+            .shared
+            .spec
+            .genesis_state
+            .entries()
+            .filter_map(|(key, value)| match (key, value) {
+                (StateKey::Device(account), StateValue::Device(record)) => {
+                    Some((*account, *record))
+                }
+                _ => None,
+            })
+            .collect();
+        for (account, view) in &state.accounts {
+            if let Some(device) = view.device {
+                devices.insert(*account, device);
+            }
+        }
+        Ok(devices
+            .into_iter()
+            .filter(|(account, _)| after.is_none_or(|after| account > after))
+            .take(limit)
+            .collect())
+    }
+
+    /// From the scripted blocks, as the store's index would list them.
+    fn account_txs(
+        &self,
+        account: &Account,
+        before: Option<(u64, u32, TxRole)>,
+        limit: usize,
+    ) -> Result<Vec<AccountTxEntry>, StoreError> {
+        let state = self.readable()?;
+        let mut entries: Vec<AccountTxEntry> = state
+            .blocks
+            .iter()
+            .flat_map(|block| block_entries(&block.block, &block.tx_hashes))
+            .filter(|(concerned, entry)| {
+                concerned == account && before.is_none_or(|before| entry.position() < before)
+            })
+            .map(|(_, entry)| entry)
+            .collect();
+        entries.sort_by_key(|entry| std::cmp::Reverse(entry.position()));
+        entries.truncate(limit);
+        Ok(entries)
+    }
+
+    fn credited_total(&self) -> Result<u64, StoreError> {
+        let state = self.readable()?;
+        Ok(state
+            .blocks
+            .iter()
+            .map(|block| crate::store::credited_bytes(&block.outcomes))
+            .fold(0, u64::saturating_add))
     }
 }
 

@@ -9,7 +9,14 @@
 //! - this file: the router, [`ApiError`], request limits and the helpers
 //!   every handler shares;
 //! - `status`, `blocks`, `txs`, `accounts` (accounts and sessions),
-//!   `evidence`, `metrics`: one file per resource;
+//!   `inventory` (devices, an account's transactions), `evidence`,
+//!   `metrics`: one file per resource;
+//! - the block explorer's HTML pages ([`crate::explorer`]) are served by
+//!   the same router; unknown paths get an HTML 404 when a browser asks.
+//!
+//! The JSON `GET` endpoints send CORS headers (origin from
+//! [`RouterOptions::cors_origin`], `*` by default), so a page elsewhere may
+//! read them; `POST`s do not.
 //! - `fake` (feature `testkit`): a scripted in-memory backend and a
 //!   loopback server, for clients' tests.
 
@@ -18,6 +25,7 @@ mod blocks;
 mod evidence;
 #[cfg(feature = "testkit")]
 pub mod fake;
+pub(crate) mod inventory;
 mod metrics;
 mod status;
 #[cfg(all(test, feature = "testkit"))]
@@ -29,7 +37,7 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{DefaultBodyLimit, Path};
-use axum::http::{Method, StatusCode, Uri};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -37,6 +45,7 @@ use bwchain_api::errors::ErrorBody;
 use bwchain_core::execute::TxError;
 use bwchain_core::mempool::MempoolError;
 use serde::Serialize;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::chain::{ApiBackend, SubmitError};
 use crate::store::StoreError;
@@ -55,37 +64,71 @@ pub const MAX_BLOCKS_PER_PAGE: u64 = bwchain_api::blocks::MAX_PER_PAGE;
 pub const DEFAULT_BLOCKS_PER_PAGE: u64 = bwchain_api::blocks::DEFAULT_PER_PAGE;
 
 /// What every handler gets: the chain, as far as the API may see it.
-type Backend = Arc<dyn ApiBackend>;
+pub(crate) type Backend = Arc<dyn ApiBackend>;
 
-/// The API's routes, served from `backend`.
+/// How the router is set up beyond its routes.
+#[derive(Debug, Clone, Default)]
+pub struct RouterOptions {
+    /// The origin allowed to read the JSON `GET` endpoints from a browser
+    /// (`Access-Control-Allow-Origin`); `None` allows any (`*`).
+    pub cors_origin: Option<HeaderValue>,
+}
+
+/// The API's routes, served from `backend`, with default options.
 pub fn router(backend: impl ApiBackend) -> Router {
+    router_with(backend, RouterOptions::default())
+}
+
+/// The API's routes and the explorer's pages, served from `backend`.
+pub fn router_with(backend: impl ApiBackend, options: RouterOptions) -> Router {
     let backend: Backend = Arc::new(backend);
-    Router::new()
+    let cors = CorsLayer::new()
+        .allow_origin(match options.cors_origin {
+            Some(origin) => AllowOrigin::exact(origin),
+            None => AllowOrigin::any(),
+        })
+        .allow_methods([Method::GET, Method::HEAD]);
+    // No path has both a GET and a POST, so the two sets merge cleanly.
+    let reads = Router::new()
         .route("/status", get(status::status))
         .route("/blocks", get(blocks::blocks))
         .route("/blocks/{id}", get(blocks::block))
         .route("/blocks/{id}/justification", get(blocks::justification))
-        .route("/txs", post(txs::submit_tx))
-        .route(
-            "/txs/batch",
-            post(txs::submit_batch).layer(DefaultBodyLimit::max(MAX_BATCH_REQUEST_BYTES)),
-        )
         .route("/txs/{hash}", get(txs::tx))
         .route("/accounts/{account}", get(accounts::account))
+        .route("/accounts/{account}/txs", get(inventory::account_txs))
+        .route("/devices", get(inventory::devices))
         .route(
             "/sessions/{provider}/{consumer}/{session}",
             get(accounts::session),
         )
         .route("/evidence", get(evidence::evidence))
         .route("/metrics", get(metrics::metrics))
+        .layer(cors);
+    let writes = Router::new().route("/txs", post(txs::submit_tx)).route(
+        "/txs/batch",
+        post(txs::submit_batch).layer(DefaultBodyLimit::max(MAX_BATCH_REQUEST_BYTES)),
+    );
+    Router::new()
+        .merge(reads)
+        .merge(writes)
+        .merge(crate::explorer::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
         .with_state(backend)
 }
 
-async fn not_found(method: Method, uri: Uri) -> ApiError {
-    ApiError::not_found(format!("no such endpoint: {method} {}", uri.path()))
+/// A JSON 404, or the explorer's page for a browser (which asks for HTML).
+async fn not_found(method: Method, uri: Uri, headers: HeaderMap) -> Response {
+    let wants_html = headers
+        .get(header::ACCEPT)
+        .and_then(|accept| accept.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"));
+    if wants_html && method == Method::GET {
+        return crate::explorer::not_found_page(uri.path());
+    }
+    ApiError::not_found(format!("no such endpoint: {method} {}", uri.path())).into_response()
 }
 
 async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {

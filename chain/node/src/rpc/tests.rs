@@ -174,3 +174,47 @@ fn the_guard_stops_the_server() {
     let address = url.trim_start_matches("http://");
     assert!(std::net::TcpStream::connect(address).is_err());
 }
+
+#[test]
+fn inventory_and_explorer_over_the_fake_chain() {
+    let spec = testkit::dev_spec();
+    let fake = FakeChain::new(spec.clone());
+    let (url, _guard) = serve(fake.clone());
+
+    let (status, body) = request(&url, "GET", "/devices?limit=100", "");
+    assert_eq!(status, 200, "{body}");
+    let devices = json(&body);
+    assert_eq!(
+        devices["devices"].as_array().map(Vec::len),
+        Some(spec.genesis.devices.len())
+    );
+    assert_eq!(devices["next"], serde_json::Value::Null);
+    let bob = testkit::account("bob");
+    let (status, body) = request(&url, "GET", &format!("/accounts/{bob}/txs"), "");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(json(&body)["txs"], serde_json::json!([]));
+
+    // A pending transaction has its page.
+    let alice = testkit::key("alice");
+    let tx = testkit::transfer(&spec, &alice, 0, bob, 5);
+    let (_, body) = request(&url, "POST", "/txs", &serde_json::to_string(&tx).unwrap());
+    let hash = json(&body)["hash"].as_str().unwrap().to_owned();
+    let (status, page) = request(&url, "GET", &format!("/tx/{hash}"), "");
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("pending"), "{page}");
+    let (status, page) = request(&url, "GET", "/", "");
+    assert_eq!(status, 200);
+    assert!(page.contains(&spec.genesis.chain_id), "{page}");
+
+    // A broken store: an HTML 500 page on the explorer, JSON on the API.
+    fake.break_store("disk on fire");
+    let (status, page) = request(&url, "GET", "/", "");
+    assert_eq!(status, 500);
+    assert!(
+        page.contains("Storage error") && page.contains("disk on fire"),
+        "{page}"
+    );
+    let (status, body) = request(&url, "GET", "/devices", "");
+    assert_eq!(status, 500);
+    assert!(json(&body)["error"].is_string());
+}

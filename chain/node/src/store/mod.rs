@@ -15,6 +15,7 @@
 //! | `Ggenesis`               | the genesis JSON (`Mgenesis` in older stores) |
 //! | `Aaccumulator`           | the accumulator checkpoint: a block hash and the state's [`LtHash`] after that block |
 //! | `R` + height (u64 BE)    | the values at the checkpoint of the entries that block first changed since (`Vec<(StateKey, Option<StateValue>)>`) |
+//! | `X` + account + height + index + role, `Iaccount_index` | the account index (`inventory`) |
 //!
 //! Every block is committed with one atomic `apply_batch` (block, its state
 //! changes, tx index, head pointer and the proposer's last signed slot
@@ -51,6 +52,9 @@ use bwchain_core::state::{LtHash, StateChange, StateKey, StateValue, StateView, 
 
 mod accumulator;
 mod finality;
+mod inventory;
+
+pub use inventory::{block_entries, credited_bytes, AccountTxEntry, TxRole};
 
 use accumulator::{checkpoint_bytes, to_hash, Accumulator};
 
@@ -222,6 +226,7 @@ impl Store {
             }),
             Some(_) => {
                 store.load_accumulator()?;
+                store.build_account_index()?;
                 Ok(store)
             }
             None => {
@@ -285,6 +290,7 @@ impl Store {
         }
         let store = Self::open_db(path)?;
         store.load_accumulator()?;
+        store.build_account_index()?;
         Ok(store)
     }
 
@@ -303,6 +309,7 @@ impl Store {
             checkpoint_bytes(&genesis_hash, &accumulator),
         );
         batch.insert(META_HEAD, &genesis_hash.0);
+        inventory::mark_indexed(&mut batch);
         batch.insert(
             GENESIS,
             serde_json::to_vec(&spec.genesis).expect("genesis serializes"),
@@ -391,11 +398,23 @@ impl Store {
                 .iter()
                 .any(|(header, _, _)| header.height % ACCUMULATOR_PERIOD == 0)
             || accumulator.touched.len() + newly_touched.len() > ACCUMULATOR_MAX_TOUCHED;
+        let credited_removed = update
+            .reverted
+            .iter()
+            .map(|reverted| credited_bytes(&reverted.outcomes))
+            .fold(0, u64::saturating_add);
+        let credited_added = update
+            .added
+            .iter()
+            .map(|(_, _, executed)| credited_bytes(&executed.outcomes))
+            .fold(0, u64::saturating_add);
+        inventory::update_credited(self, &mut batch, credited_added, credited_removed)?;
         for reverted in &update.reverted {
             for tx_hash in &reverted.tx_hashes {
                 batch.remove(key(TX, &tx_hash.0));
             }
             batch.remove(key(HEIGHT, &reverted.block.header.height.to_be_bytes()));
+            inventory::unindex_block(&mut batch, reverted);
         }
         let mut head = None;
         for (header, block, executed) in &update.added {
@@ -417,6 +436,7 @@ impl Store {
                 };
                 batch.insert(key(TX, &tx_hash.0), codec::encode(&location));
             }
+            inventory::index_block(&mut batch, block, &executed.tx_hashes);
             if update.keep_undo {
                 batch.insert(key(UNDO, &hash.0), codec::encode(&executed.changes));
             }

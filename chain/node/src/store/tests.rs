@@ -5,7 +5,7 @@ use super::*;
 
 /// Opens the store again right after a handle was dropped: sled's
 /// background flusher may hold the directory lock a moment longer.
-fn reopen(path: &Path, spec: &ChainSpec) -> Result<Store, StoreError> {
+pub(super) fn reopen(path: &Path, spec: &ChainSpec) -> Result<Store, StoreError> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     loop {
         match Store::open(path, spec) {

@@ -1,0 +1,452 @@
+//! The inventory: registered devices (read from the state) and the account
+//! index, which lists for every account the transactions that concern it.
+//!
+//! | key | value |
+//! |---|---|
+//! | `X` + account + height (u64 BE) + index in block (u32 BE) + [`TxRole`] | tx hash |
+//! | `Iaccount_index` | present once every block of the chosen chain is indexed |
+//! | `Icredited` | bytes credited by every claim on the chosen chain (u64 BE) |
+//!
+//! The entries of a block are written and removed in the same atomic batch
+//! as the block joins or leaves the chosen chain; a store made before the
+//! index existed is indexed once, when it is opened.
+
+use bwchain_core::primitives::codec;
+use bwchain_core::primitives::{Account, Block, Hash, TxBody, TxOutcome};
+use bwchain_core::state::{DeviceRecord, StateKey, StateValue};
+
+use super::{key, state_key, Store, StoreError, StoredBlock};
+
+const ACCOUNT_INDEX: u8 = b'X';
+/// Set when the whole chosen chain is indexed. Outside the `M` range.
+const ACCOUNT_INDEX_DONE: &[u8] = b"Iaccount_index";
+/// The running total of credited bytes.
+const CREDITED_TOTAL: &[u8] = b"Icredited";
+/// account + height + index + role.
+const ENTRY_LEN: usize = 32 + 8 + 4 + 1;
+
+/// How a transaction concerns an account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum TxRole {
+    /// The account signed it (claims are sent by their provider).
+    Sent,
+    /// A transfer paid it.
+    Received,
+    /// A claim names it as the consumer of a receipt.
+    Served,
+    /// An authority registered or revoked it as a device.
+    Device,
+}
+
+impl TxRole {
+    fn byte(self) -> u8 {
+        match self {
+            TxRole::Sent => 0,
+            TxRole::Received => 1,
+            TxRole::Served => 2,
+            TxRole::Device => 3,
+        }
+    }
+
+    fn from_byte(byte: u8) -> Option<Self> {
+        Some(match byte {
+            0 => TxRole::Sent,
+            1 => TxRole::Received,
+            2 => TxRole::Served,
+            3 => TxRole::Device,
+            _ => return None,
+        })
+    }
+}
+
+/// One entry of the account index, newest first when listed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccountTxEntry {
+    pub height: u64,
+    pub index: u32,
+    pub role: TxRole,
+    pub tx_hash: Hash,
+}
+
+impl AccountTxEntry {
+    /// Where the next page starts: strictly older entries than this one.
+    pub fn position(&self) -> (u64, u32, TxRole) {
+        (self.height, self.index, self.role)
+    }
+}
+
+/// Every account a block's transactions concern, with the entry each
+/// gets in the index (an account may get several: a sender paying itself
+/// is refused, but a provider may serve several consumers).
+pub fn block_entries(block: &Block, tx_hashes: &[Hash]) -> Vec<(Account, AccountTxEntry)> {
+    let height = block.header.height;
+    let mut out = Vec::new();
+    for (index, (tx, hash)) in block.txs.iter().zip(tx_hashes).enumerate() {
+        let index = u32::try_from(index).expect("max_block_txs fits u32");
+        let mut add = |account: &Account, role: TxRole| {
+            let entry = AccountTxEntry {
+                height,
+                index,
+                role,
+                tx_hash: *hash,
+            };
+            if !out.contains(&(*account, entry)) {
+                out.push((*account, entry));
+            }
+        };
+        add(&tx.from, TxRole::Sent);
+        match &tx.body {
+            TxBody::Transfer { to, .. } => add(to, TxRole::Received),
+            TxBody::Claim { receipts } => {
+                for receipt in receipts {
+                    add(&receipt.consumer, TxRole::Served);
+                }
+            }
+            TxBody::SetDevice { device, .. } => add(device, TxRole::Device),
+        }
+    }
+    out
+}
+
+fn entries(block: &Block, tx_hashes: &[Hash]) -> Vec<(Vec<u8>, Hash)> {
+    block_entries(block, tx_hashes)
+        .into_iter()
+        .map(|(account, entry)| {
+            (
+                entry_key(&account, entry.height, entry.index, entry.role),
+                entry.tx_hash,
+            )
+        })
+        .collect()
+}
+
+fn entry_key(account: &Account, height: u64, index: u32, role: TxRole) -> Vec<u8> {
+    let mut rest = Vec::with_capacity(ENTRY_LEN);
+    rest.extend_from_slice(&account.0);
+    rest.extend_from_slice(&height.to_be_bytes());
+    rest.extend_from_slice(&index.to_be_bytes());
+    rest.push(role.byte());
+    key(ACCOUNT_INDEX, &rest)
+}
+
+/// Adds a block's index entries to `batch`.
+pub(super) fn index_block(batch: &mut sled::Batch, block: &Block, tx_hashes: &[Hash]) {
+    for (entry, hash) in entries(block, tx_hashes) {
+        batch.insert(entry, &hash.0);
+    }
+}
+
+/// Removes a reverted block's index entries in `batch`.
+pub(super) fn unindex_block(batch: &mut sled::Batch, stored: &StoredBlock) {
+    for (entry, _) in entries(&stored.block, &stored.tx_hashes) {
+        batch.remove(entry);
+    }
+}
+
+/// Bytes a block's claims credited.
+pub fn credited_bytes(outcomes: &[TxOutcome]) -> u64 {
+    outcomes
+        .iter()
+        .flat_map(|outcome| match outcome {
+            TxOutcome::Claim { receipts, .. } => receipts.as_slice(),
+            _ => &[],
+        })
+        .map(|receipt| receipt.credited_bytes)
+        .fold(0, u64::saturating_add)
+}
+
+/// Writes the new total of credited bytes: the stored one plus `added`
+/// minus `removed`.
+pub(super) fn update_credited(
+    store: &Store,
+    batch: &mut sled::Batch,
+    added: u64,
+    removed: u64,
+) -> Result<(), StoreError> {
+    if added == removed {
+        return Ok(());
+    }
+    let total = store.credited_total()?;
+    let total = total.saturating_add(added).saturating_sub(removed);
+    batch.insert(CREDITED_TOTAL, &total.to_be_bytes());
+    Ok(())
+}
+
+/// Marks a new store's index complete (it holds only the genesis block).
+pub(super) fn mark_indexed(batch: &mut sled::Batch) {
+    batch.insert(ACCOUNT_INDEX_DONE, &[]);
+}
+
+impl Store {
+    /// Indexes every block of the chosen chain, once, for a store made
+    /// before the account index existed.
+    pub(super) fn build_account_index(&self) -> Result<(), StoreError> {
+        if self.db.get(ACCOUNT_INDEX_DONE)?.is_some() {
+            return Ok(());
+        }
+        let mut batch = sled::Batch::default();
+        let mut height = 0;
+        let mut credited = 0u64;
+        while let Some(stored) = self.block_at(height)? {
+            index_block(&mut batch, &stored.block, &stored.tx_hashes);
+            credited = credited.saturating_add(credited_bytes(&stored.outcomes));
+            height += 1;
+        }
+        batch.insert(CREDITED_TOTAL, &credited.to_be_bytes());
+        mark_indexed(&mut batch);
+        self.db.apply_batch(batch)?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// Bytes credited by every claim on the chosen chain.
+    pub fn credited_total(&self) -> Result<u64, StoreError> {
+        match self.db.get(CREDITED_TOTAL)? {
+            None => Ok(0),
+            Some(bytes) => {
+                let array: [u8; 8] = bytes.as_ref().try_into().map_err(|_| {
+                    StoreError::Corrupt("credited bytes total is not 8 bytes".into())
+                })?;
+                Ok(u64::from_be_bytes(array))
+            }
+        }
+    }
+
+    /// Up to `limit` transactions concerning `account` on the chosen chain,
+    /// newest first, strictly older than `before` when given.
+    pub fn account_txs(
+        &self,
+        account: &Account,
+        before: Option<(u64, u32, TxRole)>,
+        limit: usize,
+    ) -> Result<Vec<AccountTxEntry>, StoreError> {
+        let start = key(ACCOUNT_INDEX, &account.0);
+        let end = match before {
+            Some((height, index, role)) => entry_key(account, height, index, role),
+            None => {
+                let mut end = start.clone();
+                end.push(0xff);
+                end
+            }
+        };
+        let mut out = Vec::new();
+        for entry in self.db.range(start..end).rev().take(limit) {
+            let (entry_key, value) = entry?;
+            out.push(decode_entry(&entry_key, &value)?);
+        }
+        Ok(out)
+    }
+
+    /// Up to `limit` registered devices (active or revoked) in key order,
+    /// strictly after `after` when given.
+    pub fn devices(
+        &self,
+        after: Option<&Account>,
+        limit: usize,
+    ) -> Result<Vec<(Account, DeviceRecord)>, StoreError> {
+        // The state keys of devices share the encoding of their variant.
+        let prefix = state_key(&StateKey::Device(Account::ZERO));
+        let prefix = &prefix[..prefix.len() - 32];
+        let start = match after {
+            Some(after) => {
+                let mut start = state_key(&StateKey::Device(*after));
+                start.push(0);
+                start
+            }
+            None => prefix.to_vec(),
+        };
+        let mut out = Vec::new();
+        for entry in self.db.range(start..) {
+            let (entry_key, value) = entry?;
+            if !entry_key.starts_with(prefix) || out.len() >= limit {
+                break;
+            }
+            let state_key_: StateKey = codec::decode(&entry_key[1..])?;
+            match (state_key_, codec::decode(&value)?) {
+                (StateKey::Device(account), StateValue::Device(record)) => {
+                    out.push((account, record))
+                }
+                (found, _) => {
+                    return Err(StoreError::Corrupt(format!("device range holds {found:?}")))
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn decode_entry(entry_key: &[u8], value: &[u8]) -> Result<AccountTxEntry, StoreError> {
+    let corrupt = || StoreError::Corrupt(format!("account index entry {}", hex::encode(entry_key)));
+    if entry_key.len() != 1 + ENTRY_LEN || value.len() != Hash::LEN {
+        return Err(corrupt());
+    }
+    let rest = &entry_key[1 + 32..];
+    let height = u64::from_be_bytes(rest[..8].try_into().map_err(|_| corrupt())?);
+    let index = u32::from_be_bytes(rest[8..12].try_into().map_err(|_| corrupt())?);
+    let role = TxRole::from_byte(rest[12]).ok_or_else(corrupt)?;
+    let tx_hash = Hash(value.try_into().map_err(|_| corrupt())?);
+    Ok(AccountTxEntry {
+        height,
+        index,
+        role,
+        tx_hash,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::ChainUpdate;
+    use super::*;
+    use bwchain_core::consensus::build_block;
+    use bwchain_core::genesis::ChainSpec;
+    use bwchain_core::primitives::signing::Keypair;
+
+    /// A claim joins the index and the total, a reorg takes it out, and a
+    /// store without the index gets it rebuilt when opened.
+    #[test]
+    fn index_follows_commits_reorgs_and_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let (alice, bob, carol) = (
+            Keypair::dev("alice"),
+            Keypair::dev("bob"),
+            Keypair::dev("carol"),
+        );
+        let mut genesis = bwchain_core::genesis::presets::dev_at(0);
+        genesis.block_time_ms = 100;
+        let spec = ChainSpec::new(genesis).unwrap();
+        let g = spec.genesis_hash();
+        let store = Store::open(dir.path(), &spec).unwrap();
+        let parent = store.head().unwrap();
+        let claim = bob.sign_tx(
+            &g,
+            0,
+            TxBody::Claim {
+                receipts: vec![carol.sign_receipt(&g, bob.account(), 1, 5000)],
+            },
+        );
+        let claim_hash = bwchain_core::primitives::signing::tx_hash(&g, &claim);
+        let built = build_block(
+            &spec,
+            &parent,
+            &store,
+            alice.account(),
+            150,
+            vec![(claim_hash, claim)],
+        )
+        .unwrap();
+        let block = built.sign(&alice);
+        store
+            .commit_block(&built.header, &block, &built.executed, Some(1), None, true)
+            .unwrap();
+        let tx_hash = built.executed.tx_hashes[0];
+        let bob_txs = store.account_txs(&bob.account(), None, 10).unwrap();
+        assert_eq!(bob_txs.len(), 1);
+        assert_eq!(
+            (bob_txs[0].role, bob_txs[0].tx_hash),
+            (TxRole::Sent, tx_hash)
+        );
+        let carol_txs = store.account_txs(&carol.account(), None, 10).unwrap();
+        assert_eq!(carol_txs[0].role, TxRole::Served);
+        assert!(store
+            .account_txs(&bob.account(), Some(bob_txs[0].position()), 10)
+            .unwrap()
+            .is_empty());
+        assert_eq!(store.credited_total().unwrap(), 5000);
+        let devices = store.devices(None, 100).unwrap();
+        assert_eq!(devices.len(), spec.genesis.devices.len());
+        let after_first = store.devices(Some(&devices[0].0), 100).unwrap();
+        assert_eq!(after_first, devices[1..]);
+
+        // A reorg replaces block 1 with an empty one.
+        let reverted = store.block_at(1).unwrap().unwrap();
+        let other = build_block(
+            &spec,
+            &parent,
+            &parent_state(&spec),
+            alice.account(),
+            250,
+            vec![],
+        )
+        .unwrap();
+        let other_block = other.sign(&alice);
+        let mut writes: Vec<_> = built
+            .executed
+            .changes
+            .iter()
+            .map(|change| (change.key, change.before.clone()))
+            .collect();
+        writes.extend(
+            other
+                .executed
+                .changes
+                .iter()
+                .map(|change| (change.key, change.after.clone())),
+        );
+        store
+            .commit_update(ChainUpdate {
+                reverted: vec![reverted],
+                added: vec![(&other.header, &other_block, &other.executed)],
+                state_writes: writes,
+                accumulator: &other.executed.accumulator,
+                signed_slot: None,
+                last_vote: None,
+                keep_undo: true,
+            })
+            .unwrap();
+        assert!(store
+            .account_txs(&bob.account(), None, 10)
+            .unwrap()
+            .is_empty());
+        assert!(store
+            .account_txs(&carol.account(), None, 10)
+            .unwrap()
+            .is_empty());
+        assert_eq!(store.credited_total().unwrap(), 0);
+
+        // Back to the claim's chain, then forget the index: opening rebuilds it.
+        let reverted = store.block_at(1).unwrap().unwrap();
+        let mut writes: Vec<_> = other
+            .executed
+            .changes
+            .iter()
+            .map(|change| (change.key, change.before.clone()))
+            .collect();
+        writes.extend(
+            built
+                .executed
+                .changes
+                .iter()
+                .map(|change| (change.key, change.after.clone())),
+        );
+        store
+            .commit_update(ChainUpdate {
+                reverted: vec![reverted],
+                added: vec![(&built.header, &block, &built.executed)],
+                state_writes: writes,
+                accumulator: &built.executed.accumulator,
+                signed_slot: None,
+                last_vote: None,
+                keep_undo: true,
+            })
+            .unwrap();
+        let indexed: Vec<_> = store.account_txs(&bob.account(), None, 10).unwrap();
+        assert_eq!(indexed, bob_txs);
+        for entry in store.db.scan_prefix([ACCOUNT_INDEX]) {
+            store.db.remove(entry.unwrap().0).unwrap();
+        }
+        store.db.remove(ACCOUNT_INDEX_DONE).unwrap();
+        store.db.remove(CREDITED_TOTAL).unwrap();
+        drop(store);
+        let store = super::super::tests::reopen(dir.path(), &spec).unwrap();
+        assert_eq!(
+            store.account_txs(&bob.account(), None, 10).unwrap(),
+            bob_txs
+        );
+        assert_eq!(store.credited_total().unwrap(), 5000);
+    }
+
+    /// The genesis state, to build a sibling of block 1 on.
+    fn parent_state(spec: &ChainSpec) -> bwchain_core::state::MemState {
+        spec.genesis_state.clone()
+    }
+}
