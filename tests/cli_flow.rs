@@ -402,7 +402,7 @@ fn purge_deletes_a_stopped_chain_and_refuses_everything_else() {
     let out = common::run(&["purge", "--data", data_arg, "--yes"]);
     assert!(out.status.success(), "{}", common::stderr(&out));
     assert!(
-        common::stdout(&out).contains("chain bwchain-e2e, height "),
+        common::stdout(&out).contains(&format!("chain {}, height ", chain.genesis.chain_id)),
         "{}",
         common::stdout(&out)
     );
