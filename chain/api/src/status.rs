@@ -49,6 +49,10 @@ pub struct Status {
     /// Evidence the node holds, blocks and votes (see `GET /evidence`).
     #[serde(default)]
     pub evidence: u64,
+    /// Peers given with `--peer` that the node is not connected to (it
+    /// keeps dialing them).
+    #[serde(default)]
+    pub configured_peers_unconnected: Vec<String>,
 }
 
 /// One connected peer.

@@ -123,6 +123,8 @@ struct Shared {
     outbound: mpsc::Sender<Outbound>,
     /// Checks signatures on all cores, keeping devices' keys decompressed.
     verifier: BatchVerifier,
+    /// Configured peers (`--peer`) the network has no connection to.
+    unconnected_peers: Mutex<Vec<String>>,
 }
 
 /// A handle to a node. Cheap to clone.
@@ -190,6 +192,7 @@ impl Node {
                 metrics: Metrics::default(),
                 outbound,
                 verifier: BatchVerifier::default(),
+                unconnected_peers: Mutex::new(Vec::new()),
             }),
         };
         Ok((node, outbound_rx))

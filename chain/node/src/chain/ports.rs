@@ -53,6 +53,10 @@ pub trait ChainReader: Send + Sync + 'static {
     /// final, or with one authority).
     fn finality_proof(&self, height: u64) -> Result<Option<FinalityProof>, StoreError>;
     fn metrics(&self) -> &Metrics;
+    /// Configured peers (`--peer`) that are not connected.
+    fn configured_peers_unconnected(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// Transaction submission, for the HTTP API. Signature checks are CPU work:
@@ -83,6 +87,9 @@ pub trait PeerHandler: Send + Sync + 'static {
         message: Message,
         now_ms: u64,
     ) -> Result<(), Misbehavior>;
+    /// The configured peers (`--peer`) the network is not connected to,
+    /// for `status`; sent whenever that changes.
+    fn configured_peers_unconnected(&self, _addresses: Vec<String>) {}
 }
 
 impl ChainReader for Node {
@@ -146,6 +153,14 @@ impl ChainReader for Node {
     fn metrics(&self) -> &Metrics {
         Node::metrics(self)
     }
+
+    fn configured_peers_unconnected(&self) -> Vec<String> {
+        self.shared
+            .unconnected_peers
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
 }
 
 impl TxSubmitter for Node {
@@ -183,5 +198,13 @@ impl PeerHandler for Node {
         now_ms: u64,
     ) -> Result<(), Misbehavior> {
         Node::handle_message(self, peer, message, now_ms)
+    }
+
+    fn configured_peers_unconnected(&self, addresses: Vec<String>) {
+        *self
+            .shared
+            .unconnected_peers
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = addresses;
     }
 }

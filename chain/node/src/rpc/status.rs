@@ -44,5 +44,6 @@ pub(super) async fn status(State(backend): State<Backend>) -> ApiResult<JsonAnsw
         mempool: status.mempool as u64,
         syncing: status.syncing,
         evidence: (backend.evidence()?.len() + backend.vote_evidence()?.len()) as u64,
+        configured_peers_unconnected: backend.configured_peers_unconnected(),
     }))
 }
