@@ -17,8 +17,8 @@ use super::budget::TokenBucket;
 use super::registry::{Direction, Frame, PeerEntry, PeerLink};
 use super::{
     Network, PeerFault, BAD_SIGNATURE_POINTS, DROP_SCORE, HANDSHAKE_TIMEOUT, IDLE_TIMEOUT,
-    MAX_HELLO_FRAME_BYTES, MIN_WRITE_BYTES_PER_SEC, RELAY_TXS_BURST, RELAY_TXS_PER_SEC, REPLY_WAIT,
-    WRITE_STALL_TIMEOUT,
+    MAX_HELLO_FRAME_BYTES, MAX_INBOUND_PER_IP, MIN_WRITE_BYTES_PER_SEC, RELAY_TXS_BURST,
+    RELAY_TXS_PER_SEC, REPLY_WAIT, WRITE_STALL_TIMEOUT,
 };
 use crate::chain::{Misbehavior, PeerId};
 use crate::clock::now_ms;
@@ -198,12 +198,23 @@ pub(super) async fn connection(
             tracing::debug!(peer = %peer_label, "refused a peer: every inbound slot is taken");
             return Ok(());
         }
+        // One host cannot take every slot (loopback is exempt: every local
+        // process shares its address).
+        if direction == Direction::Inbound
+            && configured.is_none()
+            && !address.ip().is_loopback()
+            && registry.inbound_strangers_from(address.ip()) >= MAX_INBOUND_PER_IP
+        {
+            tracing::debug!(peer = %peer_label, "refused a peer: its address holds enough inbound slots");
+            return Ok(());
+        }
         let id = registry.next_peer_id();
         registry.peers.insert(
             id,
             PeerEntry {
                 link: link.clone(),
                 address: peer_label.clone(),
+                ip: address.ip(),
                 nonce: theirs.nonce,
                 dialer_nonce,
                 direction,

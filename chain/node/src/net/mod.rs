@@ -25,7 +25,8 @@
 //!   ([`BLOCK_SERVE_BYTES_PER_SEC`], [`NODE_SERVE_BYTES_PER_SEC`]).
 //! - *Slots*: `max_peers` limits inbound strangers only. Configured peers
 //!   (`--peer`) are always dialed and always admitted, inbound or outbound,
-//!   and never take a stranger's slot. At most [`MAX_PENDING_HANDSHAKES`]
+//!   and never take a stranger's slot; one IP holds at most
+//!   [`MAX_INBOUND_PER_IP`] stranger slots. At most [`MAX_PENDING_HANDSHAKES`]
 //!   inbound connections wait on a handshake (a new one evicts the oldest);
 //!   a first frame over [`MAX_HELLO_FRAME_BYTES`] is refused.
 //! - *Misbehaviour*: protocol violations (garbage, oversized frames, invalid
@@ -60,6 +61,9 @@ use registry::{ConfiguredPeer, Frame, Registry};
 pub const PEER_QUEUE_BYTES: usize = 12 * 1024 * 1024;
 /// Default cap on inbound peers that are not configured.
 pub const DEFAULT_MAX_PEERS: usize = 32;
+/// Inbound strangers from one IP address (loopback excepted), so one host
+/// cannot take every slot.
+pub const MAX_INBOUND_PER_IP: usize = 4;
 /// Inbound connections that may be in their handshake at once.
 pub const MAX_PENDING_HANDSHAKES: usize = 8;
 /// Largest first frame (a hello is under a hundred bytes).

@@ -111,6 +111,7 @@ pub(super) enum Direction {
 pub(super) struct PeerEntry {
     pub(super) link: Arc<PeerLink>,
     pub(super) address: String,
+    pub(super) ip: IpAddr,
     /// The peer's process nonce, to spot a second connection to it.
     pub(super) nonce: u64,
     /// The nonce of whichever side dialed this connection.
@@ -211,6 +212,16 @@ impl Registry {
             .count()
     }
 
+    /// Inbound strangers from `ip`.
+    pub(super) fn inbound_strangers_from(&self, ip: IpAddr) -> usize {
+        self.peers
+            .values()
+            .filter(|peer| {
+                peer.direction == Direction::Inbound && peer.configured.is_none() && peer.ip == ip
+            })
+            .count()
+    }
+
     /// The configured peer an inbound connection from `ip` is, judging by
     /// the port its hello says it listens on.
     pub(super) fn match_configured(&self, ip: IpAddr, listen_port: u16) -> Option<usize> {
@@ -249,6 +260,7 @@ mod tests {
         PeerEntry {
             link,
             address: String::new(),
+            ip: "10.0.0.9".parse().unwrap(),
             nonce: 0,
             dialer_nonce: 0,
             direction,
@@ -292,6 +304,11 @@ mod tests {
         registry.peers.insert(2, entry(Direction::Inbound, Some(0)));
         registry.peers.insert(3, entry(Direction::Outbound, None));
         assert_eq!(registry.inbound_strangers(), 1);
+        assert_eq!(
+            registry.inbound_strangers_from("10.0.0.9".parse().unwrap()),
+            1
+        );
+        assert_eq!(registry.inbound_strangers_from(ip), 0);
         assert!(registry.unconnected_configured().is_empty());
     }
 
