@@ -45,7 +45,7 @@ pub(super) async fn accept_loop(
                 tracing::debug!(peer = %address, "refused a peer whose misbehaviour score has not faded");
                 continue;
             }
-            registry.add_pending()
+            registry.add_pending(address.ip())
         };
         let pending = PendingSlot {
             network: network.clone(),

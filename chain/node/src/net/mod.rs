@@ -27,7 +27,8 @@
 //!   (`--peer`) are always dialed and always admitted, inbound or outbound,
 //!   and never take a stranger's slot; one IP holds at most
 //!   [`MAX_INBOUND_PER_IP`] stranger slots. At most [`MAX_PENDING_HANDSHAKES`]
-//!   inbound connections wait on a handshake (a new one evicts the oldest);
+//!   inbound connections wait on a handshake, [`MAX_PENDING_PER_IP`] from
+//!   one IP (a new one evicts the oldest, its own IP's first);
 //!   a first frame over [`MAX_HELLO_FRAME_BYTES`] is refused.
 //! - *Misbehaviour*: protocol violations (garbage, oversized frames, invalid
 //!   blocks, votes or proofs, another chain) drop the peer and ban its
@@ -66,6 +67,8 @@ pub const DEFAULT_MAX_PEERS: usize = 32;
 pub const MAX_INBOUND_PER_IP: usize = 4;
 /// Inbound connections that may be in their handshake at once.
 pub const MAX_PENDING_HANDSHAKES: usize = 8;
+/// Inbound connections from one IP (loopback excepted) in their handshake.
+pub const MAX_PENDING_PER_IP: usize = 2;
 /// Largest first frame (a hello is under a hundred bytes).
 pub const MAX_HELLO_FRAME_BYTES: usize = 1024;
 /// How long a misbehaving peer's address is refused.

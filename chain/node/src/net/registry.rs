@@ -11,8 +11,8 @@ use tokio::sync::{mpsc, watch, Notify};
 
 use super::budget::{Score, TokenBucket};
 use super::{
-    BLOCK_SERVE_BURST_BYTES, BLOCK_SERVE_BYTES_PER_SEC, MAX_PENDING_HANDSHAKES, PEER_QUEUE_BYTES,
-    SCORE_HALF_LIFE,
+    BLOCK_SERVE_BURST_BYTES, BLOCK_SERVE_BYTES_PER_SEC, MAX_PENDING_HANDSHAKES, MAX_PENDING_PER_IP,
+    PEER_QUEUE_BYTES, SCORE_HALF_LIFE,
 };
 use crate::chain::PeerId;
 
@@ -135,7 +135,7 @@ pub(super) struct Registry {
     scores: HashMap<String, Score>,
     /// Inbound connections still in their handshake, oldest first; the
     /// notify tells one it was evicted.
-    pending: BTreeMap<u64, Arc<Notify>>,
+    pending: BTreeMap<u64, (IpAddr, Arc<Notify>)>,
     next_pending: u64,
     next_id: PeerId,
 }
@@ -175,18 +175,31 @@ impl Registry {
             .add(points, now, SCORE_HALF_LIFE)
     }
 
-    /// Registers a connection entering its handshake; when
-    /// [`MAX_PENDING_HANDSHAKES`] are already waiting, the oldest is told
-    /// to give up (a slow or silent peer cannot hold the handshake slots).
-    pub(super) fn add_pending(&mut self) -> (u64, Arc<Notify>) {
+    /// Registers a connection from `ip` entering its handshake. When `ip`
+    /// already has [`MAX_PENDING_PER_IP`] waiting (loopback excepted), its
+    /// own oldest is told to give up; when [`MAX_PENDING_HANDSHAKES`] are
+    /// waiting, the oldest of all is. A slow or silent peer cannot hold the
+    /// handshake slots, and one host flooding them only evicts itself.
+    pub(super) fn add_pending(&mut self, ip: IpAddr) -> (u64, Arc<Notify>) {
+        let from_ip: Vec<u64> = self
+            .pending
+            .iter()
+            .filter(|(_, (pending_ip, _))| *pending_ip == ip)
+            .map(|(id, _)| *id)
+            .collect();
+        if !ip.is_loopback() && from_ip.len() >= MAX_PENDING_PER_IP {
+            if let Some((_, evicted)) = self.pending.remove(&from_ip[0]) {
+                evicted.notify_one();
+            }
+        }
         while self.pending.len() >= MAX_PENDING_HANDSHAKES {
-            if let Some((_, evicted)) = self.pending.pop_first() {
+            if let Some((_, (_, evicted))) = self.pending.pop_first() {
                 evicted.notify_one();
             }
         }
         self.next_pending += 1;
         let notify = Arc::new(Notify::new());
-        self.pending.insert(self.next_pending, notify.clone());
+        self.pending.insert(self.next_pending, (ip, notify.clone()));
         (self.next_pending, notify)
     }
 
@@ -271,17 +284,31 @@ mod tests {
     #[tokio::test]
     async fn the_oldest_handshake_is_evicted_when_the_budget_is_full() {
         let mut registry = Registry::default();
-        let first = registry.add_pending();
+        let loopback: IpAddr = "127.0.0.1".parse().unwrap();
+        let first = registry.add_pending(loopback);
         for _ in 1..MAX_PENDING_HANDSHAKES {
-            registry.add_pending();
+            registry.add_pending(loopback);
         }
         assert_eq!(registry.pending_count(), MAX_PENDING_HANDSHAKES);
-        registry.add_pending();
+        registry.add_pending(loopback);
         assert_eq!(registry.pending_count(), MAX_PENDING_HANDSHAKES);
         assert!(!registry.pending.contains_key(&first.0));
         // The evicted connection is told so.
         let told = tokio::time::timeout(std::time::Duration::from_secs(1), first.1.notified());
         assert!(told.await.is_ok());
+    }
+
+    #[test]
+    fn one_host_flooding_handshakes_evicts_only_its_own() {
+        let mut registry = Registry::default();
+        let honest: IpAddr = "10.0.0.1".parse().unwrap();
+        let flooder: IpAddr = "10.0.0.2".parse().unwrap();
+        let (kept, _) = registry.add_pending(honest);
+        for _ in 0..100 {
+            registry.add_pending(flooder);
+        }
+        assert!(registry.pending.contains_key(&kept));
+        assert_eq!(registry.pending_count(), 1 + MAX_PENDING_PER_IP);
     }
 
     #[test]
