@@ -227,6 +227,11 @@ impl NodeProcess {
         }
     }
 
+    /// The node's process id (for `/proc/<pid>/…` in resource tests).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Runs a CLI command against this node.
     pub fn cli(&self, args: &[&str]) -> Output {
         let mut full = args.to_vec();

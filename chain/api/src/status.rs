@@ -71,6 +71,10 @@ pub struct Status {
     /// with this key).
     #[serde(default)]
     pub signing: String,
+    /// Peers given with `--peer` that the node is not connected to (it
+    /// keeps dialing them).
+    #[serde(default)]
+    pub configured_peers_unconnected: Vec<String>,
 }
 
 /// One connected peer.
@@ -111,7 +115,7 @@ mod tests {
 
     #[test]
     fn status_of_an_authority_round_trips() {
-        let sample = r#"{"authorities":["e634d24e6c16ad31c2e034df755912c6bd72fa1744269a165b8990d10ef9bbca"],"authority":"e634d24e6c16ad31c2e034df755912c6bd72fa1744269a165b8990d10ef9bbca","authority_activity":[{"authority":"e634d24e6c16ad31c2e034df755912c6bd72fa1744269a165b8990d10ef9bbca","last_height":2,"last_slot":2,"last_timestamp_ms":1002010}],"block_time_ms":1000,"chain_id":"bwchain-test","evidence":1,"finalized_hash":"9a426be68e3efd995d816cefdc59f79578806102f8012c9f5d2b60bf8ec24bdb","finalized_height":2,"finalized_slot":2,"genesis_hash":"90e1d7948b6e0c29678cda95b13b232efde90959058220310c8580ed00779b19","head_age_ms":420,"head_hash":"9a426be68e3efd995d816cefdc59f79578806102f8012c9f5d2b60bf8ec24bdb","head_slot":2,"head_timestamp_ms":1002010,"height":2,"justified_hash":"9a426be68e3efd995d816cefdc59f79578806102f8012c9f5d2b60bf8ec24bdb","justified_height":2,"justified_slot":2,"mempool":1,"peers":[],"safety_fault":false,"slots_since_head":0,"stall_after_slots":3,"stalled":false,"syncing":false}"#;
+        let sample = r#"{"authorities":["e634d24e6c16ad31c2e034df755912c6bd72fa1744269a165b8990d10ef9bbca"],"authority":"e634d24e6c16ad31c2e034df755912c6bd72fa1744269a165b8990d10ef9bbca","authority_activity":[{"authority":"e634d24e6c16ad31c2e034df755912c6bd72fa1744269a165b8990d10ef9bbca","last_height":2,"last_slot":2,"last_timestamp_ms":1002010}],"block_time_ms":1000,"chain_id":"bwchain-test","configured_peers_unconnected":[],"evidence":1,"finalized_hash":"9a426be68e3efd995d816cefdc59f79578806102f8012c9f5d2b60bf8ec24bdb","finalized_height":2,"finalized_slot":2,"genesis_hash":"90e1d7948b6e0c29678cda95b13b232efde90959058220310c8580ed00779b19","head_age_ms":420,"head_hash":"9a426be68e3efd995d816cefdc59f79578806102f8012c9f5d2b60bf8ec24bdb","head_slot":2,"head_timestamp_ms":1002010,"height":2,"justified_hash":"9a426be68e3efd995d816cefdc59f79578806102f8012c9f5d2b60bf8ec24bdb","justified_height":2,"justified_slot":2,"mempool":1,"peers":[],"safety_fault":false,"signing":"active","slots_since_head":0,"stall_after_slots":3,"stalled":false,"syncing":false}"#;
         let status: Status = assert_round_trip(sample);
         assert_eq!(status.authority, Some(ALICE.parse().unwrap()));
         assert_eq!(status.authority_activity[0].last_slot, Some(2));
@@ -119,7 +123,7 @@ mod tests {
 
     #[test]
     fn status_of_a_follower_with_a_peer_round_trips() {
-        let sample = r#"{"authorities":["e634d24e6c16ad31c2e034df755912c6bd72fa1744269a165b8990d10ef9bbca"],"authority":null,"authority_activity":[{"authority":"e634d24e6c16ad31c2e034df755912c6bd72fa1744269a165b8990d10ef9bbca","last_height":null,"last_slot":null,"last_timestamp_ms":null}],"block_time_ms":1000,"chain_id":"bwchain-dev","evidence":0,"finalized_hash":"0000000000000000000000000000000000000000000000000000000000000000","finalized_height":0,"finalized_slot":0,"genesis_hash":"0000000000000000000000000000000000000000000000000000000000000000","head_age_ms":240000,"head_hash":"0000000000000000000000000000000000000000000000000000000000000000","head_slot":0,"head_timestamp_ms":1000000,"height":0,"justified_hash":"0000000000000000000000000000000000000000000000000000000000000000","justified_height":0,"justified_slot":0,"mempool":0,"peers":[{"address":"127.0.0.1:9701","head_height":5}],"safety_fault":false,"slots_since_head":240,"stall_after_slots":3,"stalled":false,"syncing":true}"#;
+        let sample = r#"{"authorities":["e634d24e6c16ad31c2e034df755912c6bd72fa1744269a165b8990d10ef9bbca"],"authority":null,"authority_activity":[{"authority":"e634d24e6c16ad31c2e034df755912c6bd72fa1744269a165b8990d10ef9bbca","last_height":null,"last_slot":null,"last_timestamp_ms":null}],"block_time_ms":1000,"chain_id":"bwchain-dev","configured_peers_unconnected":["127.0.0.1:9702"],"evidence":0,"finalized_hash":"0000000000000000000000000000000000000000000000000000000000000000","finalized_height":0,"finalized_slot":0,"genesis_hash":"0000000000000000000000000000000000000000000000000000000000000000","head_age_ms":240000,"head_hash":"0000000000000000000000000000000000000000000000000000000000000000","head_slot":0,"head_timestamp_ms":1000000,"height":0,"justified_hash":"0000000000000000000000000000000000000000000000000000000000000000","justified_height":0,"justified_slot":0,"mempool":0,"peers":[{"address":"127.0.0.1:9701","head_height":5}],"safety_fault":false,"signing":"none","slots_since_head":240,"stall_after_slots":3,"stalled":false,"syncing":true}"#;
         let status: Status = assert_round_trip(sample);
         assert_eq!(status.authority, None);
         assert_eq!(
@@ -128,6 +132,7 @@ mod tests {
         );
         assert_eq!(status.peers[0].head_height, 5);
         assert_eq!((status.slots_since_head, status.stalled), (240, false));
+        assert_eq!(status.configured_peers_unconnected, vec!["127.0.0.1:9702"]);
     }
 
     #[test]
@@ -139,5 +144,6 @@ mod tests {
         assert_eq!((status.head_slot, status.evidence), (0, 0));
         assert_eq!((status.head_age_ms, status.stalled), (0, false));
         assert!(status.authority_activity.is_empty());
+        assert!(status.configured_peers_unconnected.is_empty());
     }
 }

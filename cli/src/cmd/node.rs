@@ -46,7 +46,8 @@ pub struct NodeArgs {
     /// (in BWCHAIN_PEERS, comma-separated).
     #[arg(long = "peer", value_name = "HOST:PORT", env = "BWCHAIN_PEERS", value_delimiter = ',', value_parser = parse_peer)]
     pub peers: Vec<String>,
-    /// Most peers connected at once.
+    /// Most inbound peers that are not configured with `--peer` (configured
+    /// peers are always admitted).
     #[arg(long, value_name = "N", default_value_t = bwchain_node::net::DEFAULT_MAX_PEERS)]
     pub max_peers: usize,
     /// Most pending transactions the mempool holds.

@@ -131,4 +131,9 @@ pub enum Misbehavior {
     /// A finality proof that does not hold.
     #[error("bad finality proof: {0}")]
     BadProof(bwchain_core::finality::ProofError),
+    /// A relayed transaction whose signature (or a receipt's) does not
+    /// verify: honest nodes check before relaying. The network scores it
+    /// rather than banning at once.
+    #[error("relayed a badly signed transaction: {0}")]
+    BadTxSignature(TxError),
 }

@@ -143,6 +143,8 @@ struct Shared {
     rejected: Mutex<lru::LruCache<Hash, TxError>>,
     /// How far ahead of its state nonce a sender's transaction may be.
     max_pending_per_sender: usize,
+    /// Configured peers (`--peer`) the network has no connection to.
+    unconnected_peers: Mutex<Vec<String>>,
 }
 
 /// A handle to a node. Cheap to clone.
@@ -216,6 +218,7 @@ impl Node {
                 verifier: BatchVerifier::default(),
                 rejected: Mutex::new(lru::LruCache::new(REJECTED_CACHE)),
                 max_pending_per_sender: config.mempool.max_per_sender,
+                unconnected_peers: Mutex::new(Vec::new()),
             }),
         };
         node.check_stored_blocks(&mut node.chain())?;

@@ -74,6 +74,10 @@ pub trait ChainReader: Send + Sync + 'static {
     ) -> Result<Vec<AccountTxEntry>, StoreError>;
     /// Bytes credited by every claim on the chosen chain.
     fn credited_total(&self) -> Result<u64, StoreError>;
+    /// Configured peers (`--peer`) that are not connected.
+    fn configured_peers_unconnected(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// Transaction submission, for the HTTP API. Signature checks are CPU work:
@@ -104,6 +108,9 @@ pub trait PeerHandler: Send + Sync + 'static {
         message: Message,
         now_ms: u64,
     ) -> Result<(), Misbehavior>;
+    /// The configured peers (`--peer`) the network is not connected to,
+    /// for `status`; sent whenever that changes.
+    fn configured_peers_unconnected(&self, _addresses: Vec<String>) {}
 }
 
 impl ChainReader for Node {
@@ -191,6 +198,13 @@ impl ChainReader for Node {
     fn credited_total(&self) -> Result<u64, StoreError> {
         self.store().credited_total()
     }
+    fn configured_peers_unconnected(&self) -> Vec<String> {
+        self.shared
+            .unconnected_peers
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
 }
 
 impl TxSubmitter for Node {
@@ -228,5 +242,13 @@ impl PeerHandler for Node {
         now_ms: u64,
     ) -> Result<(), Misbehavior> {
         Node::handle_message(self, peer, message, now_ms)
+    }
+
+    fn configured_peers_unconnected(&self, addresses: Vec<String>) {
+        *self
+            .shared
+            .unconnected_peers
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = addresses;
     }
 }

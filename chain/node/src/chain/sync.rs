@@ -256,12 +256,16 @@ impl Node {
                 }
                 self.import_from_peer(peer, block, now_ms)
             }
-            Message::NewTx(tx) => {
-                if let Err(err) = self.submit_tx_at(tx, now_ms, Some(peer)) {
+            Message::NewTx(tx) => match self.submit_tx_at(tx, now_ms, Some(peer)) {
+                Err(SubmitError::Invalid(
+                    err @ (TxError::BadSignature { .. } | TxError::BadReceiptSignature { .. }),
+                )) => Err(Misbehavior::BadTxSignature(err)),
+                Err(err) => {
                     tracing::debug!(peer, error = %err, "gossiped transaction refused");
+                    Ok(())
                 }
-                Ok(())
-            }
+                Ok(_) => Ok(()),
+            },
             Message::GetBlocks { from_height, max } => {
                 self.reply_blocks(peer, self.canonical_blocks(from_height, max));
                 Ok(())

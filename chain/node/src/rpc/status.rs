@@ -50,5 +50,6 @@ pub(super) async fn status(State(backend): State<Backend>) -> ApiResult<JsonAnsw
         stall_after_slots: stall_after_slots(spec.genesis.authorities.len()),
         stalled: status.liveness.stalled,
         evidence: (backend.evidence()?.len() + backend.vote_evidence()?.len()) as u64,
+        configured_peers_unconnected: backend.configured_peers_unconnected(),
     }))
 }
