@@ -129,6 +129,19 @@ impl TestChain {
     /// Starts a node on data dir `data-NAME` with the key of `authority`
     /// (none: a follower), dialing `peers` (p2p addresses).
     pub fn start(&self, name: &str, authority: Option<&str>, peers: &[&str]) -> NodeProcess {
+        self.start_with(Command::new(BIN), name, authority, peers, &[])
+    }
+
+    /// As [`Self::start`], through `command` (see [`NodeProcess::spawn`])
+    /// and with `extra` flags.
+    pub fn start_with(
+        &self,
+        command: Command,
+        name: &str,
+        authority: Option<&str>,
+        peers: &[&str],
+        extra: &[&str],
+    ) -> NodeProcess {
         let genesis = self.genesis_file();
         let data = self.data(name);
         let key = authority.map(|authority| self.key(authority));
@@ -149,7 +162,8 @@ impl TestChain {
         for peer in peers {
             args.extend(["--peer", peer]);
         }
-        NodeProcess::start(&args, self.path().join(format!("{name}.log")))
+        args.extend(extra);
+        NodeProcess::spawn(command, &args, self.path().join(format!("{name}.log")))
     }
 }
 
@@ -164,12 +178,18 @@ pub struct NodeProcess {
 
 impl NodeProcess {
     pub fn start(args: &[&str], log: PathBuf) -> Self {
+        Self::spawn(Command::new(BIN), args, log)
+    }
+
+    /// Starts `bwchain node` through `command`: `Command::new(BIN)`, or a
+    /// wrapper that runs BIN (e.g. `prlimit --nofile=N -- BIN`).
+    pub fn spawn(mut command: Command, args: &[&str], log: PathBuf) -> Self {
         let log_file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&log)
             .unwrap();
-        let mut child = Command::new(BIN)
+        let mut child = command
             .args(args)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
@@ -285,6 +305,29 @@ impl NodeProcess {
             assert!(start.elapsed() < WAIT, "node did not stop on SIGTERM");
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// Sends SIGTERM and waits up to `bound` for the process to exit:
+    /// its exit status and how long it took, or `None` if it still runs.
+    pub fn terminate_within(
+        &mut self,
+        bound: Duration,
+    ) -> Option<(std::process::ExitStatus, Duration)> {
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(status.success());
+        let start = Instant::now();
+        while start.elapsed() < bound {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some((status, start.elapsed()));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Kills the node with SIGKILL, as a crash would.

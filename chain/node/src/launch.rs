@@ -36,6 +36,9 @@ pub struct LaunchConfig {
     /// Peers to dial and keep dialing (`host:port`).
     pub peers: Vec<String>,
     pub max_peers: usize,
+    /// How the HTTP API serves clients: connection limit, timeouts, body
+    /// budget, submission rate limits.
+    pub http: rpc::server::ServerConfig,
 }
 
 /// Why a node could not start. Each says what to fix.
@@ -129,11 +132,7 @@ pub async fn start(config: LaunchConfig) -> Result<RunningNode, LaunchError> {
     let ticker = tokio::spawn(tick_forever(node.clone(), stop_rx.clone()));
     let deadlines = tokio::spawn(mid_slot_ticks(node.clone(), stop_rx.clone()));
     let app = rpc::router(node.clone());
-    let mut server_stop = stop_rx;
-    let server = axum::serve(rpc_listener, app).with_graceful_shutdown(async move {
-        let _ = server_stop.wait_for(|stopped| *stopped).await;
-    });
-    let server = tokio::spawn(async move { server.await });
+    let server = tokio::spawn(rpc::server::serve(rpc_listener, app, config.http, stop_rx));
     Ok(RunningNode {
         node,
         rpc_addr,
@@ -153,7 +152,8 @@ impl RunningNode {
     }
 
     /// Stops block production, the timers, the network and the API (letting
-    /// requests in progress finish), and waits for them.
+    /// requests in progress finish within the API's shutdown grace), and
+    /// waits for them.
     pub async fn stop(self) -> std::io::Result<()> {
         let _ = self.stop.send(true);
         for task in self.tasks {

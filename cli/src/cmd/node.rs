@@ -1,6 +1,7 @@
 //! `bwchain node`: run a node.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::{bail, Context};
 use bwchain_core::genesis::{presets, ChainSpec};
@@ -8,6 +9,7 @@ use bwchain_core::mempool::MempoolLimits;
 use bwchain_core::primitives::signing::Keypair;
 use bwchain_node::files;
 use bwchain_node::launch::{self, LaunchConfig};
+use bwchain_node::rpc::server;
 
 /// Run a node: an authority when given its key, which proposes blocks in its
 /// slots and serves the HTTP API.
@@ -57,6 +59,8 @@ pub struct NodeArgs {
     /// Most pending transactions from one sender.
     #[arg(long, value_name = "N", default_value_t = bwchain_core::mempool::DEFAULT_MAX_PER_SENDER)]
     pub mempool_max_per_sender: usize,
+    #[command(flatten)]
+    pub http: HttpLimitArgs,
 }
 
 pub fn run(args: NodeArgs) -> anyhow::Result<()> {
@@ -98,6 +102,7 @@ pub fn run(args: NodeArgs) -> anyhow::Result<()> {
         listen: (args.listen != "off").then(|| args.listen.clone()),
         peers: args.peers.clone(),
         max_peers: args.max_peers,
+        http: args.http.server_config(),
     };
     launch::run_until_signal(config, |running| {
         let node = &running.node;
@@ -173,5 +178,39 @@ fn parse_peer(text: &str) -> Result<String, String> {
         _ => Err(format!(
             "{text:?} is not a peer address: expected HOST:PORT, e.g. 127.0.0.1:9701"
         )),
+    }
+}
+
+/// Limits on the HTTP API's clients: slow or idle ones.
+#[derive(Debug, clap::Args)]
+#[command(next_help_heading = "HTTP API limits")]
+pub struct HttpLimitArgs {
+    /// Most API connections at once [default: 1024, and never more than the
+    /// open-file limit less 256 kept for peers and storage]. Clients over it
+    /// wait until a connection closes.
+    #[arg(long, value_name = "N", env = "BWCHAIN_RPC_MAX_CONNECTIONS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub rpc_max_connections: Option<u64>,
+    /// Seconds a client has to send a request's head; also how long a
+    /// kept-alive connection may stay idle.
+    #[arg(long, value_name = "SECS", env = "BWCHAIN_RPC_HEADER_TIMEOUT",
+        default_value_t = server::DEFAULT_HEADER_TIMEOUT.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
+    pub rpc_header_timeout: u64,
+    /// Seconds a connection may go without a byte moving either way (a
+    /// client that stops reading its answers) before it is closed.
+    #[arg(long, value_name = "SECS", env = "BWCHAIN_RPC_IDLE_TIMEOUT",
+        default_value_t = server::DEFAULT_IDLE_TIMEOUT.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
+    pub rpc_idle_timeout: u64,
+}
+
+impl HttpLimitArgs {
+    fn server_config(&self) -> server::ServerConfig {
+        server::ServerConfig {
+            max_connections: self
+                .rpc_max_connections
+                .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+            header_timeout: Duration::from_secs(self.rpc_header_timeout),
+            idle_timeout: Duration::from_secs(self.rpc_idle_timeout),
+            shutdown_grace: server::SHUTDOWN_GRACE,
+        }
     }
 }

@@ -11,7 +11,8 @@
 //! - `status`, `blocks`, `txs`, `accounts` (accounts and sessions),
 //!   `evidence`, `metrics`: one file per resource;
 //! - `fake` (feature `testkit`): a scripted in-memory backend and a
-//!   loopback server, for clients' tests.
+//!   loopback server, for clients' tests;
+//! - `server`: the accept loop, connection limits, timeouts and shutdown.
 
 mod accounts;
 mod blocks;
@@ -19,6 +20,7 @@ mod evidence;
 #[cfg(feature = "testkit")]
 pub mod fake;
 mod metrics;
+pub mod server;
 mod status;
 #[cfg(all(test, feature = "testkit"))]
 mod tests;
