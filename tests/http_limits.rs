@@ -1,5 +1,6 @@
-//! The HTTP API of a real node under abusive clients (issue 10, item 5):
-//! slow, idle and stalled connections, and half-sent requests at shutdown. Each attack is bounded in count and time
+//! The HTTP API of a real node under abusive clients (issue 10, items 5-6):
+//! slow, idle and stalled connections, half-sent requests at shutdown, and
+//! unfinished uploads. Each attack is bounded in count and time
 //! and sent to loopback only; each test checks that the node stays within
 //! its limits and that an honest client is still served.
 
@@ -10,10 +11,14 @@ use std::net::TcpStream;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use bwchain_core::primitives::signing::Keypair;
+use bwchain_core::primitives::TxBody;
 use common::{TestChain, BIN};
 
 /// The node's default header read timeout (`--rpc-header-timeout`).
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// The node's default body budget (`--rpc-body-budget`).
+const BODY_BUDGET_BYTES: u64 = 64 * 1024 * 1024;
 /// How long the node may take after SIGTERM with requests still open.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// Slack for a loaded machine on top of each bound.
@@ -55,6 +60,15 @@ fn timed_get(url: &str, timeout: Duration) -> (Result<u16, String>, Duration) {
         .map(|response| response.status().as_u16())
         .map_err(|err| err.to_string());
     (result, start.elapsed())
+}
+
+fn vm_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS in /proc/PID/status")
 }
 
 #[test]
@@ -223,4 +237,72 @@ fn half_sent_requests_do_not_block_sigterm() {
     assert!(status.success(), "clean exit: {status}");
     assert!(took < bound);
     drop((half_body, half_head));
+}
+
+#[test]
+fn unfinished_uploads_stay_within_the_body_budget() {
+    const UPLOADS: usize = 32;
+    const DECLARED: usize = 8 * 1024 * 1024;
+    const SENT: usize = 7 * 1024 * 1024;
+    let chain = TestChain::new();
+    let node = chain.start_node("a");
+    node.wait_for_height(1);
+    let address = address(&node);
+    let before = vm_rss_kib(node.pid());
+
+    let uploads: Vec<_> = (0..UPLOADS)
+        .map(|_| {
+            let address = address.clone();
+            std::thread::spawn(move || {
+                let mut stream = connect(&address);
+                stream
+                    .set_write_timeout(Some(Duration::from_secs(10)))
+                    .unwrap();
+                let head = format!(
+                    "POST /txs/batch HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {DECLARED}\r\n\r\n["
+                );
+                let mut sent = 0;
+                if stream.write_all(head.as_bytes()).is_ok() {
+                    let chunk = vec![b' '; 64 * 1024];
+                    while sent < SENT && stream.write_all(&chunk).is_ok() {
+                        sent += chunk.len();
+                    }
+                }
+                (stream, sent)
+            })
+        })
+        .collect();
+    let held: Vec<(TcpStream, usize)> = uploads.into_iter().map(|t| t.join().unwrap()).collect();
+    std::thread::sleep(Duration::from_secs(1));
+    let during = vm_rss_kib(node.pid());
+    let grown_mib = during.saturating_sub(before) / 1024;
+    let sent_mib = held.iter().map(|(_, sent)| sent).sum::<usize>() / (1024 * 1024);
+
+    let (status, _) = timed_get(&format!("{}/status", node.url), SLACK);
+    let g = chain.genesis_hash;
+    let bob = Keypair::dev("bob");
+    let receipt = Keypair::dev("carol").sign_receipt(&g, bob.account(), 1, 10);
+    let claim = bob.sign_tx(
+        &g,
+        0,
+        TxBody::Claim {
+            receipts: vec![receipt],
+        },
+    );
+    let submitted = node.post("/txs", &serde_json::to_string(&claim).unwrap());
+    eprintln!(
+        "uploads: {UPLOADS} unfinished uploads sent {sent_mib} MiB; node RSS {} MiB -> {} MiB (+{grown_mib} MiB); \
+         honest GET {status:?}, POST /txs {}",
+        before / 1024,
+        during / 1024,
+        submitted.0
+    );
+    let allowed_mib = BODY_BUDGET_BYTES / (1024 * 1024) + 48;
+    assert!(
+        grown_mib <= allowed_mib,
+        "RSS grew by {grown_mib} MiB, more than the budget and margin ({allowed_mib} MiB)"
+    );
+    assert_eq!(status, Ok(200));
+    assert_eq!(submitted.0, 202, "honest submission: {:?}", submitted.1);
+    drop(held);
 }

@@ -9,7 +9,7 @@ use bwchain_core::mempool::MempoolLimits;
 use bwchain_core::primitives::signing::Keypair;
 use bwchain_node::files;
 use bwchain_node::launch::{self, LaunchConfig};
-use bwchain_node::rpc::server;
+use bwchain_node::rpc::{limits, server};
 
 /// Run a node: an authority when given its key, which proposes blocks in its
 /// slots and serves the HTTP API.
@@ -181,7 +181,7 @@ fn parse_peer(text: &str) -> Result<String, String> {
     }
 }
 
-/// Limits on the HTTP API's clients: slow or idle ones.
+/// Limits on the HTTP API's clients: slow, idle or greedy ones.
 #[derive(Debug, clap::Args)]
 #[command(next_help_heading = "HTTP API limits")]
 pub struct HttpLimitArgs {
@@ -200,6 +200,17 @@ pub struct HttpLimitArgs {
     #[arg(long, value_name = "SECS", env = "BWCHAIN_RPC_IDLE_TIMEOUT",
         default_value_t = server::DEFAULT_IDLE_TIMEOUT.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
     pub rpc_idle_timeout: u64,
+    /// Seconds from a request's head to the end of its body; a slower upload
+    /// gets 408.
+    #[arg(long, value_name = "SECS", env = "BWCHAIN_RPC_BODY_TIMEOUT",
+        default_value_t = limits::DEFAULT_BODY_TIMEOUT.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
+    pub rpc_body_timeout: u64,
+    /// Bytes of request bodies held at once across all clients (a quarter
+    /// kept for single transactions); a body over it gets 503 with
+    /// Retry-After.
+    #[arg(long, value_name = "BYTES", env = "BWCHAIN_RPC_BODY_BUDGET",
+        default_value_t = limits::DEFAULT_BODY_BUDGET_BYTES as u64, value_parser = clap::value_parser!(u64).range(1024 * 1024..))]
+    pub rpc_body_budget: u64,
 }
 
 impl HttpLimitArgs {
@@ -210,6 +221,10 @@ impl HttpLimitArgs {
                 .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
             header_timeout: Duration::from_secs(self.rpc_header_timeout),
             idle_timeout: Duration::from_secs(self.rpc_idle_timeout),
+            bodies: limits::BodyLimits {
+                timeout: Duration::from_secs(self.rpc_body_timeout),
+                budget_bytes: usize::try_from(self.rpc_body_budget).unwrap_or(usize::MAX),
+            },
             shutdown_grace: server::SHUTDOWN_GRACE,
         }
     }

@@ -12,13 +12,16 @@
 //!   `evidence`, `metrics`: one file per resource;
 //! - `fake` (feature `testkit`): a scripted in-memory backend and a
 //!   loopback server, for clients' tests;
-//! - `server`: the accept loop, connection limits, timeouts and shutdown.
+//! - `server`: the accept loop, connection limits, timeouts and shutdown;
+//!   `limits`: the body deadline and budget, and per-source submission
+//!   limits, as middleware around the router.
 
 mod accounts;
 mod blocks;
 mod evidence;
 #[cfg(feature = "testkit")]
 pub mod fake;
+pub mod limits;
 mod metrics;
 pub mod server;
 mod status;
@@ -192,6 +195,9 @@ fn path<T>(extracted: Result<Path<T>, PathRejection>) -> ApiResult<T> {
 
 fn read_body(body: Result<Bytes, BytesRejection>, limit: usize) -> ApiResult<Bytes> {
     body.map_err(|rejection| {
+        if let Some(refused) = limits::BodyRefused::find(&rejection) {
+            return ApiError::new(refused.status(), refused.to_string());
+        }
         let status = rejection.status();
         let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
             format!("body too large: at most {limit} bytes")

@@ -11,7 +11,8 @@
 //!   [`ServerConfig::header_timeout`]; the same clock runs while a kept-alive
 //!   connection waits for its next request. A connection on which no byte
 //!   moves either way for [`ServerConfig::idle_timeout`] (a client that
-//!   stops reading its answers) is closed.
+//!   stops reading its answers) is closed. Bodies have their own deadline
+//!   and budget (`limits`).
 //! - **Shutdown**: when `shutdown` turns true the listener closes, idle
 //!   connections close, requests in progress get
 //!   [`ServerConfig::shutdown_grace`] to finish, and whatever is left is
@@ -40,6 +41,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 use tower::ServiceExt;
+
+use super::limits::{self, BodyLimits};
 
 /// File descriptors kept for everything but API connections: peer sockets
 /// (several times [`crate::net::DEFAULT_MAX_PEERS`]), sled's files, the
@@ -76,6 +79,8 @@ pub struct ServerConfig {
     pub header_timeout: Duration,
     /// See [`DEFAULT_IDLE_TIMEOUT`].
     pub idle_timeout: Duration,
+    /// Request bodies: their deadline and the budget of bytes in flight.
+    pub bodies: BodyLimits,
     /// See [`SHUTDOWN_GRACE`].
     pub shutdown_grace: Duration,
 }
@@ -86,6 +91,7 @@ impl Default for ServerConfig {
             max_connections: None,
             header_timeout: DEFAULT_HEADER_TIMEOUT,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            bodies: BodyLimits::default(),
             shutdown_grace: SHUTDOWN_GRACE,
         }
     }
@@ -108,6 +114,7 @@ pub async fn serve(
         header_timeout_s = config.header_timeout.as_secs_f64(),
         "serving the HTTP API"
     );
+    let app = limits::apply(app, &config.bodies);
     let slots = Arc::new(Semaphore::new(max_connections));
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())

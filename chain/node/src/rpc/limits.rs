@@ -1,0 +1,274 @@
+//! Limits on what clients may send, as middleware around the router.
+//!
+//! Every request body must arrive within [`BodyLimits::timeout`] of its
+//! head, and all bodies being received share a budget of
+//! [`BodyLimits::budget_bytes`], taken as bytes arrive and given back when
+//! the answer is sent. A body that would go over the budget is refused with
+//! 503 and `Retry-After`, so unfinished uploads cannot hold unbounded
+//! memory. A quarter of the budget is kept for bodies that declare at most
+//! [`MAX_REQUEST_BYTES`] (single transactions), so large batches cannot
+//! crowd them out.
+//!
+//! The body deadline is a whole-body deadline, not an idle timer reset by
+//! each chunk (as tower-http's body timeout is), since a client sending a
+//! byte a second would never trip the latter.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{ready, Context, Poll};
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::header::RETRY_AFTER;
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::{BoxError, Router};
+use http_body::{Body as _, Frame, SizeHint};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Sleep;
+
+use super::MAX_REQUEST_BYTES;
+
+/// Time from a request's head to the end of its body: an 8 MiB batch
+/// needs about 280 KB/s.
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Bytes of request bodies held at once, across all connections: room for
+/// six full 8 MiB batches and hundreds of single transactions.
+pub const DEFAULT_BODY_BUDGET_BYTES: usize = 64 * 1024 * 1024;
+/// What `Retry-After` says when the body budget is spent: bodies in flight
+/// finish or time out within seconds.
+const BODY_BUDGET_RETRY_AFTER_S: u64 = 2;
+
+/// Limits on request bodies.
+#[derive(Debug, Clone)]
+pub struct BodyLimits {
+    /// See [`DEFAULT_BODY_TIMEOUT`].
+    pub timeout: Duration,
+    /// See [`DEFAULT_BODY_BUDGET_BYTES`].
+    pub budget_bytes: usize,
+}
+
+impl Default for BodyLimits {
+    fn default() -> Self {
+        Self {
+            timeout: DEFAULT_BODY_TIMEOUT,
+            budget_bytes: DEFAULT_BODY_BUDGET_BYTES,
+        }
+    }
+}
+
+/// Why a request body was cut off. The handlers' body reader answers with
+/// its [`Self::status`].
+#[derive(Debug, thiserror::Error)]
+pub enum BodyRefused {
+    #[error("the request body did not arrive within {} s", timeout.as_secs())]
+    TimedOut { timeout: Duration },
+    #[error(
+        "the node is receiving too many request bodies at once (budget {budget_bytes} bytes); retry shortly"
+    )]
+    OverBudget { budget_bytes: usize },
+}
+
+impl BodyRefused {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::TimedOut { .. } => StatusCode::REQUEST_TIMEOUT,
+            Self::OverBudget { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// The refusal behind a body-reading error, if one is.
+    pub fn find<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a Self> {
+        let mut cause = Some(error);
+        while let Some(error) = cause {
+            if let Some(refused) = error.downcast_ref::<Self>() {
+                return Some(refused);
+            }
+            cause = error.source();
+        }
+        None
+    }
+}
+
+/// `app` with the body limits around it.
+pub(super) fn apply(app: Router, bodies: &BodyLimits) -> Router {
+    app.layer(middleware::from_fn_with_state(
+        Arc::new(BodyBudget::new(bodies)),
+        guard_body,
+    ))
+}
+
+/// The shared budget for bodies in flight, in two pools (see the module doc).
+struct BodyBudget {
+    small: Arc<Semaphore>,
+    large: Arc<Semaphore>,
+    budget_bytes: usize,
+    timeout: Duration,
+}
+
+impl BodyBudget {
+    fn new(limits: &BodyLimits) -> Self {
+        let small = limits.budget_bytes / 4;
+        let large = limits.budget_bytes - small;
+        Self {
+            small: Arc::new(Semaphore::new(small.min(Semaphore::MAX_PERMITS))),
+            large: Arc::new(Semaphore::new(large.min(Semaphore::MAX_PERMITS))),
+            budget_bytes: limits.budget_bytes,
+            timeout: limits.timeout,
+        }
+    }
+}
+
+/// The bytes one request's body holds of the budget, given back when the
+/// request's answer is sent (or the connection drops).
+struct BodyTicket {
+    pool: Arc<Semaphore>,
+    held: Mutex<Option<OwnedSemaphorePermit>>,
+    refused: AtomicBool,
+    budget_bytes: usize,
+}
+
+impl BodyTicket {
+    fn take(&self, bytes: usize) -> Result<(), BodyRefused> {
+        let over = BodyRefused::OverBudget {
+            budget_bytes: self.budget_bytes,
+        };
+        let Ok(bytes) = u32::try_from(bytes) else {
+            self.refused.store(true, Ordering::Relaxed);
+            return Err(over);
+        };
+        match self.pool.clone().try_acquire_many_owned(bytes) {
+            Ok(permit) => {
+                let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+                match held.as_mut() {
+                    Some(earlier) => earlier.merge(permit),
+                    None => *held = Some(permit),
+                }
+                Ok(())
+            }
+            Err(_) => {
+                self.refused.store(true, Ordering::Relaxed);
+                Err(over)
+            }
+        }
+    }
+}
+
+async fn guard_body(
+    State(budget): State<Arc<BodyBudget>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let hint = request.body().size_hint();
+    if hint.exact() == Some(0) {
+        return next.run(request).await;
+    }
+    let small = hint
+        .exact()
+        .is_some_and(|declared| declared <= MAX_REQUEST_BYTES as u64);
+    let ticket = Arc::new(BodyTicket {
+        pool: if small {
+            budget.small.clone()
+        } else {
+            budget.large.clone()
+        },
+        held: Mutex::new(None),
+        refused: AtomicBool::new(false),
+        budget_bytes: budget.budget_bytes,
+    });
+    let (parts, body) = request.into_parts();
+    let body = GuardedBody {
+        inner: body,
+        deadline: Box::pin(tokio::time::sleep(budget.timeout)),
+        timeout: budget.timeout,
+        ticket: ticket.clone(),
+    };
+    let mut response = next.run(Request::from_parts(parts, Body::new(body))).await;
+    if ticket.refused.load(Ordering::Relaxed) {
+        response
+            .headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from(BODY_BUDGET_RETRY_AFTER_S));
+    }
+    drop(ticket);
+    response
+}
+
+/// A request body that fails once its deadline passes or the budget is
+/// spent.
+struct GuardedBody {
+    inner: Body,
+    deadline: Pin<Box<Sleep>>,
+    timeout: Duration,
+    ticket: Arc<BodyTicket>,
+}
+
+impl http_body::Body for GuardedBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        if this.deadline.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Some(Err(BodyRefused::TimedOut {
+                timeout: this.timeout,
+            }
+            .into())));
+        }
+        let frame = ready!(Pin::new(&mut this.inner).poll_frame(cx));
+        if let Some(Ok(frame)) = &frame {
+            if let Some(data) = frame.data_ref() {
+                if let Err(refused) = this.ticket.take(data.len()) {
+                    return Poll::Ready(Some(Err(refused.into())));
+                }
+            }
+        }
+        Poll::Ready(frame.map(|frame| frame.map_err(Into::into)))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_body_budget_refuses_what_it_cannot_hold_and_gets_it_back() {
+        let budget = BodyBudget::new(&BodyLimits {
+            timeout: DEFAULT_BODY_TIMEOUT,
+            budget_bytes: 4000,
+        });
+        let ticket = |pool: &Arc<Semaphore>| BodyTicket {
+            pool: pool.clone(),
+            held: Mutex::new(None),
+            refused: AtomicBool::new(false),
+            budget_bytes: 4000,
+        };
+        let first = ticket(&budget.large);
+        assert!(first.take(2000).is_ok());
+        assert!(first.take(1000).is_ok());
+        let second = ticket(&budget.large);
+        assert!(matches!(
+            second.take(1),
+            Err(BodyRefused::OverBudget { .. })
+        ));
+        assert!(second.refused.load(Ordering::Relaxed));
+        // The small pool is untouched by large bodies.
+        assert!(ticket(&budget.small).take(1000).is_ok());
+        drop(first);
+        assert!(second.take(3000).is_ok());
+    }
+}
