@@ -1,6 +1,6 @@
-//! The HTTP API of a real node under abusive clients (issue 10, items 5-6):
-//! slow, idle and stalled connections, half-sent requests at shutdown, and
-//! unfinished uploads. Each attack is bounded in count and time
+//! The HTTP API of a real node under abusive clients (issue 10, items 4-6):
+//! slow and idle connections, half-sent requests at shutdown, unfinished
+//! uploads and submission floods. Each attack is bounded in count and time
 //! and sent to loopback only; each test checks that the node stays within
 //! its limits and that an honest client is still served.
 
@@ -305,4 +305,87 @@ fn unfinished_uploads_stay_within_the_body_budget() {
     assert_eq!(status, Ok(200));
     assert_eq!(submitted.0, 202, "honest submission: {:?}", submitted.1);
     drop(held);
+}
+
+/// One `POST` of `body`: the status, the `Retry-After` header and the body.
+fn post_raw(url: &str, body: &str) -> (u16, Option<String>, String) {
+    let agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .new_agent();
+    let mut response = agent
+        .post(url)
+        .header("content-type", "application/json")
+        .send(body)
+        .unwrap_or_else(|err| panic!("{url}: {err}"));
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .map(|value| value.to_str().unwrap().to_string());
+    let text = response.body_mut().read_to_string().unwrap_or_default();
+    (response.status().as_u16(), retry_after, text)
+}
+
+#[test]
+fn a_submission_flood_from_one_source_gets_429_and_reads_still_work() {
+    const FLOOD: usize = 60;
+    let chain = TestChain::new();
+    let limited = chain.start_with(
+        Command::new(BIN),
+        "a",
+        Some("alice"),
+        &[],
+        &[
+            "--rpc-submit-rate",
+            "5",
+            "--rpc-submit-burst",
+            "10",
+            "--rpc-limit-loopback",
+        ],
+    );
+    let answers: Vec<_> = (0..FLOOD)
+        .map(|i| {
+            let path = if i % 2 == 0 { "/txs" } else { "/txs/batch" };
+            post_raw(&format!("{}{path}", limited.url), "{}")
+        })
+        .collect();
+    let refused: Vec<_> = answers
+        .iter()
+        .filter(|(status, ..)| *status == 429)
+        .collect();
+    let (reads, _) = timed_get(&format!("{}/status", limited.url), SLACK);
+    eprintln!(
+        "flood: {} of {FLOOD} submissions got 429, e.g. {:?}; GET /status during the flood: {reads:?}",
+        refused.len(),
+        refused.first()
+    );
+    assert!(
+        answers[..10].iter().all(|(status, ..)| *status != 429),
+        "the burst is allowed"
+    );
+    assert!(refused.len() >= FLOOD / 2, "the flood is limited");
+    let (_, retry_after, body) = refused[0];
+    let seconds: u64 = retry_after
+        .as_deref()
+        .expect("Retry-After on a 429")
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&seconds));
+    let error: serde_json::Value = serde_json::from_str(body).unwrap();
+    assert!(
+        error["error"]
+            .as_str()
+            .unwrap()
+            .contains("too many submissions"),
+        "{body}"
+    );
+    assert_eq!(reads, Ok(200));
+
+    // By default a loopback client (dev use, scripts, the bench) is not limited.
+    let open = chain.start("b", None, &[]);
+    let statuses: Vec<u16> = (0..FLOOD)
+        .map(|_| post_raw(&format!("{}/txs", open.url), "{}").0)
+        .collect();
+    assert!(statuses.iter().all(|status| *status != 429), "{statuses:?}");
 }

@@ -181,7 +181,7 @@ fn parse_peer(text: &str) -> Result<String, String> {
     }
 }
 
-/// Limits on the HTTP API's clients: slow, idle or greedy ones.
+/// Limits on the HTTP API's clients: slow, idle or flooding ones.
 #[derive(Debug, clap::Args)]
 #[command(next_help_heading = "HTTP API limits")]
 pub struct HttpLimitArgs {
@@ -211,6 +211,21 @@ pub struct HttpLimitArgs {
     #[arg(long, value_name = "BYTES", env = "BWCHAIN_RPC_BODY_BUDGET",
         default_value_t = limits::DEFAULT_BODY_BUDGET_BYTES as u64, value_parser = clap::value_parser!(u64).range(1024 * 1024..))]
     pub rpc_body_budget: u64,
+    /// Transaction submissions (POST /txs and /txs/batch) per second from one
+    /// client IP (IPv6: one /64); 0 for no limit. Over it: 429 with
+    /// Retry-After. Loopback clients are not limited unless
+    /// --rpc-limit-loopback.
+    #[arg(long, value_name = "N", env = "BWCHAIN_RPC_SUBMIT_RATE",
+        default_value_t = limits::DEFAULT_SUBMIT_RATE)]
+    pub rpc_submit_rate: u32,
+    /// Submissions one client IP may send at once after a quiet spell.
+    #[arg(long, value_name = "N", env = "BWCHAIN_RPC_SUBMIT_BURST",
+        default_value_t = limits::DEFAULT_SUBMIT_BURST, value_parser = clap::value_parser!(u32).range(1..))]
+    pub rpc_submit_burst: u32,
+    /// Apply the submission limit to loopback clients too (by default local
+    /// tools, scripts and `bwchain bench` are not limited).
+    #[arg(long, env = "BWCHAIN_RPC_LIMIT_LOOPBACK")]
+    pub rpc_limit_loopback: bool,
 }
 
 impl HttpLimitArgs {
@@ -224,6 +239,11 @@ impl HttpLimitArgs {
             bodies: limits::BodyLimits {
                 timeout: Duration::from_secs(self.rpc_body_timeout),
                 budget_bytes: usize::try_from(self.rpc_body_budget).unwrap_or(usize::MAX),
+            },
+            submissions: limits::SubmitRate {
+                per_second: self.rpc_submit_rate,
+                burst: self.rpc_submit_burst,
+                limit_loopback: self.rpc_limit_loopback,
             },
             shutdown_grace: server::SHUTDOWN_GRACE,
         }

@@ -1,21 +1,30 @@
-//! Limits on what clients may send, as middleware around the router.
+//! Limits on what clients may send, as middleware around the router:
 //!
-//! Every request body must arrive within [`BodyLimits::timeout`] of its
-//! head, and all bodies being received share a budget of
-//! [`BodyLimits::budget_bytes`], taken as bytes arrive and given back when
-//! the answer is sent. A body that would go over the budget is refused with
-//! 503 and `Retry-After`, so unfinished uploads cannot hold unbounded
-//! memory. A quarter of the budget is kept for bodies that declare at most
-//! [`MAX_REQUEST_BYTES`] (single transactions), so large batches cannot
-//! crowd them out.
+//! - **Bodies**: every request body must arrive within
+//!   [`BodyLimits::timeout`] of its head, and all bodies being received
+//!   share a budget of [`BodyLimits::budget_bytes`], taken as bytes arrive
+//!   and given back when the answer is sent. A body that would go over the
+//!   budget is refused with 503 and `Retry-After`, so unfinished uploads
+//!   cannot hold unbounded memory. A quarter of the budget is kept for
+//!   bodies that declare at most [`MAX_REQUEST_BYTES`] (single
+//!   transactions), so large batches cannot crowd them out.
+//! - **Submissions**: `POST /txs` and `POST /txs/batch` are limited per
+//!   source (an IPv4 address, an IPv6 /64) by a token bucket
+//!   ([`SubmitRate`]); over it, 429 with `Retry-After`. Loopback clients
+//!   are not limited unless asked, so dev use, scripts and `bwchain bench`
+//!   run unhampered. Behind a reverse proxy every client has the proxy's
+//!   address: limit there instead.
 //!
 //! The body deadline is a whole-body deadline, not an idle timer reset by
 //! each chunk (as tower-http's body timeout is), since a client sending a
-//! byte a second would never trip the latter.
+//! byte a second would never trip the latter. The rate limit is governor's
+//! keyed GCRA limiter.
 
 use std::future::Future;
+use std::net::IpAddr;
+use std::num::NonZeroU32;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
@@ -23,15 +32,17 @@ use std::time::Duration;
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::header::RETRY_AFTER;
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::{HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::{BoxError, Router};
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota};
 use http_body::{Body as _, Frame, SizeHint};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Sleep;
 
-use super::MAX_REQUEST_BYTES;
+use super::{ApiError, MAX_REQUEST_BYTES};
 
 /// Time from a request's head to the end of its body: an 8 MiB batch
 /// needs about 280 KB/s.
@@ -39,9 +50,18 @@ pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
 /// Bytes of request bodies held at once, across all connections: room for
 /// six full 8 MiB batches and hundreds of single transactions.
 pub const DEFAULT_BODY_BUDGET_BYTES: usize = 64 * 1024 * 1024;
+/// Submissions per second one source may sustain.
+pub const DEFAULT_SUBMIT_RATE: u32 = 20;
+/// Submissions one source may send at once, after being quiet.
+pub const DEFAULT_SUBMIT_BURST: u32 = 100;
 /// What `Retry-After` says when the body budget is spent: bodies in flight
 /// finish or time out within seconds.
 const BODY_BUDGET_RETRY_AFTER_S: u64 = 2;
+/// Forget idle sources this often (in checks), so the limiter's table does
+/// not grow with every address ever seen.
+const PRUNE_EVERY_CHECKS: u64 = 4096;
+/// The request paths whose POSTs are submissions.
+const SUBMISSION_PATHS: [&str; 2] = ["/txs", "/txs/batch"];
 
 /// Limits on request bodies.
 #[derive(Debug, Clone)]
@@ -57,6 +77,27 @@ impl Default for BodyLimits {
         Self {
             timeout: DEFAULT_BODY_TIMEOUT,
             budget_bytes: DEFAULT_BODY_BUDGET_BYTES,
+        }
+    }
+}
+
+/// Per-source limits on transaction submissions.
+#[derive(Debug, Clone)]
+pub struct SubmitRate {
+    /// Submissions per second (0: no limit).
+    pub per_second: u32,
+    /// Submissions at once after a quiet spell (at least 1).
+    pub burst: u32,
+    /// Whether loopback clients are limited too.
+    pub limit_loopback: bool,
+}
+
+impl Default for SubmitRate {
+    fn default() -> Self {
+        Self {
+            per_second: DEFAULT_SUBMIT_RATE,
+            burst: DEFAULT_SUBMIT_BURST,
+            limit_loopback: false,
         }
     }
 }
@@ -94,12 +135,19 @@ impl BodyRefused {
     }
 }
 
-/// `app` with the body limits around it.
-pub(super) fn apply(app: Router, bodies: &BodyLimits) -> Router {
-    app.layer(middleware::from_fn_with_state(
+/// `app` with the body limits and the submission limits around it.
+pub(super) fn apply(app: Router, bodies: &BodyLimits, submissions: &SubmitRate) -> Router {
+    let app = app.layer(middleware::from_fn_with_state(
         Arc::new(BodyBudget::new(bodies)),
         guard_body,
-    ))
+    ));
+    match SubmitLimiter::new(submissions) {
+        Some(limiter) => app.layer(middleware::from_fn_with_state(
+            Arc::new(limiter),
+            limit_submissions,
+        )),
+        None => app,
+    }
 }
 
 /// The shared budget for bodies in flight, in two pools (see the module doc).
@@ -241,9 +289,139 @@ impl http_body::Body for GuardedBody {
     }
 }
 
+/// Token buckets for submissions, one per source.
+struct SubmitLimiter {
+    limiter: DefaultKeyedRateLimiter<IpAddr>,
+    clock: DefaultClock,
+    rate: SubmitRate,
+    checks: AtomicU64,
+}
+
+impl SubmitLimiter {
+    /// `None` when submissions are not limited.
+    fn new(rate: &SubmitRate) -> Option<Self> {
+        let per_second = NonZeroU32::new(rate.per_second)?;
+        let burst = NonZeroU32::new(rate.burst).unwrap_or(NonZeroU32::MIN);
+        Some(Self {
+            limiter: DefaultKeyedRateLimiter::hashmap(
+                Quota::per_second(per_second).allow_burst(burst),
+            ),
+            clock: DefaultClock::default(),
+            rate: rate.clone(),
+            checks: AtomicU64::new(0),
+        })
+    }
+
+    /// `Err(wait)` when `source` must wait before its next submission.
+    fn check(&self, source: IpAddr) -> Result<(), Duration> {
+        if self.checks.fetch_add(1, Ordering::Relaxed) % PRUNE_EVERY_CHECKS
+            == PRUNE_EVERY_CHECKS - 1
+        {
+            self.limiter.retain_recent();
+        }
+        self.limiter
+            .check_key(&source)
+            .map_err(|not_until| not_until.wait_time_from(self.clock.now()))
+    }
+}
+
+/// The key a client is limited under: its IPv4 address, or its IPv6 /64
+/// (one host usually has a whole /64).
+fn source_of(address: IpAddr) -> IpAddr {
+    match address.to_canonical() {
+        IpAddr::V6(v6) => {
+            let prefix = u128::from(v6) & !((1u128 << 64) - 1);
+            IpAddr::V6(prefix.into())
+        }
+        v4 => v4,
+    }
+}
+
+async fn limit_submissions(
+    State(limiter): State<Arc<SubmitLimiter>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let is_submission =
+        request.method() == Method::POST && SUBMISSION_PATHS.contains(&request.uri().path());
+    let client = super::server::client_address(request.extensions());
+    let Some(client) = client.filter(|_| is_submission) else {
+        return next.run(request).await;
+    };
+    let ip = client.ip().to_canonical();
+    if ip.is_loopback() && !limiter.rate.limit_loopback {
+        return next.run(request).await;
+    }
+    let source = source_of(ip);
+    match limiter.check(source) {
+        Ok(()) => next.run(request).await,
+        Err(wait) => {
+            let retry_after_s = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            let retry_after_s = retry_after_s.max(1);
+            let mut response = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!(
+                    "too many submissions from {source}: at most {} per second (bursts of {}); retry in {retry_after_s} s",
+                    limiter.rate.per_second, limiter.rate.burst
+                ),
+            )
+            .into_response();
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from(retry_after_s));
+            response
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sources_are_ipv4_addresses_and_ipv6_prefixes() {
+        let table = [
+            ("203.0.113.7", "203.0.113.7"),
+            ("::ffff:203.0.113.7", "203.0.113.7"),
+            ("2001:db8:1:2:3:4:5:6", "2001:db8:1:2::"),
+            ("2001:db8:1:2:ffff::1", "2001:db8:1:2::"),
+        ];
+        for (address, source) in table {
+            let address: IpAddr = address.parse().unwrap();
+            assert_eq!(source_of(address), source.parse::<IpAddr>().unwrap());
+        }
+    }
+
+    #[test]
+    fn a_source_over_its_burst_waits_and_others_do_not() {
+        let limiter = SubmitLimiter::new(&SubmitRate {
+            per_second: 1,
+            burst: 3,
+            limit_loopback: true,
+        })
+        .unwrap();
+        let one: IpAddr = "198.51.100.1".parse().unwrap();
+        let two: IpAddr = "198.51.100.2".parse().unwrap();
+        for _ in 0..3 {
+            assert_eq!(limiter.check(one), Ok(()));
+        }
+        let wait = limiter.check(one).unwrap_err();
+        assert!(
+            wait > Duration::ZERO && wait <= Duration::from_secs(1),
+            "{wait:?}"
+        );
+        assert_eq!(limiter.check(two), Ok(()));
+    }
+
+    #[test]
+    fn no_rate_means_no_limiter() {
+        assert!(SubmitLimiter::new(&SubmitRate {
+            per_second: 0,
+            burst: 10,
+            limit_loopback: true,
+        })
+        .is_none());
+    }
 
     #[test]
     fn the_body_budget_refuses_what_it_cannot_hold_and_gets_it_back() {

@@ -24,6 +24,7 @@
 //! shutdown however long it takes.
 
 use std::io;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -42,7 +43,7 @@ use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 use tower::ServiceExt;
 
-use super::limits::{self, BodyLimits};
+use super::limits::{self, BodyLimits, SubmitRate};
 
 /// File descriptors kept for everything but API connections: peer sockets
 /// (several times [`crate::net::DEFAULT_MAX_PEERS`]), sled's files, the
@@ -81,6 +82,8 @@ pub struct ServerConfig {
     pub idle_timeout: Duration,
     /// Request bodies: their deadline and the budget of bytes in flight.
     pub bodies: BodyLimits,
+    /// Per-source limits on `POST /txs` and `POST /txs/batch`.
+    pub submissions: SubmitRate,
     /// See [`SHUTDOWN_GRACE`].
     pub shutdown_grace: Duration,
 }
@@ -92,6 +95,7 @@ impl Default for ServerConfig {
             header_timeout: DEFAULT_HEADER_TIMEOUT,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             bodies: BodyLimits::default(),
+            submissions: SubmitRate::default(),
             shutdown_grace: SHUTDOWN_GRACE,
         }
     }
@@ -114,7 +118,7 @@ pub async fn serve(
         header_timeout_s = config.header_timeout.as_secs_f64(),
         "serving the HTTP API"
     );
-    let app = limits::apply(app, &config.bodies);
+    let app = limits::apply(app, &config.bodies, &config.submissions);
     let slots = Arc::new(Semaphore::new(max_connections));
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
@@ -326,6 +330,13 @@ impl AsyncWrite for Watched {
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.stream).poll_shutdown(cx)
     }
+}
+
+/// The address an API client connected from, as the server records it.
+pub fn client_address(extensions: &axum::http::Extensions) -> Option<SocketAddr> {
+    extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(address)| *address)
 }
 
 #[cfg(test)]
