@@ -449,4 +449,91 @@ mod tests {
         drop(first);
         assert!(second.take(3000).is_ok());
     }
+
+    /// A server with `bodies` whose one route reads its body as the API's
+    /// handlers do; its address and the switch that stops it.
+    async fn body_server(bodies: BodyLimits) -> (String, tokio::sync::watch::Sender<bool>) {
+        use axum::extract::rejection::BytesRejection;
+        use axum::extract::DefaultBodyLimit;
+
+        async fn echo_length(body: Result<Bytes, BytesRejection>) -> Result<String, ApiError> {
+            super::super::read_body(body, 8 << 20).map(|bytes| bytes.len().to_string())
+        }
+        let app = Router::new()
+            .route("/echo", axum::routing::post(echo_length))
+            .layer(DefaultBodyLimit::max(8 << 20));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let config = super::super::server::ServerConfig {
+            bodies,
+            ..Default::default()
+        };
+        tokio::spawn(super::super::server::serve(listener, app, config, stopped));
+        (address, stop)
+    }
+
+    /// Sends a POST head declaring `declared` bytes and then `sent` bytes.
+    async fn start_upload(address: &str, declared: usize, sent: usize) -> tokio::net::TcpStream {
+        use tokio::io::AsyncWriteExt;
+        let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+        let head = format!("POST /echo HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Length: {declared}\r\n\r\n");
+        stream.write_all(head.as_bytes()).await.unwrap();
+        stream.write_all(&vec![b'x'; sent]).await.unwrap();
+        stream
+    }
+
+    /// The answer's head and body, read until the server closes (each
+    /// request asks it to) or 10 s pass.
+    async fn answer(stream: &mut tokio::net::TcpStream) -> String {
+        use tokio::io::AsyncReadExt;
+        let mut answer = Vec::new();
+        let mut buffer = [0u8; 4096];
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while let Ok(Ok(read)) = tokio::time::timeout_at(deadline, stream.read(&mut buffer)).await {
+            if read == 0 {
+                break;
+            }
+            answer.extend_from_slice(&buffer[..read]);
+        }
+        String::from_utf8_lossy(&answer).into_owned()
+    }
+
+    #[tokio::test]
+    async fn a_body_slower_than_its_deadline_gets_408() {
+        let (address, _stop) = body_server(BodyLimits {
+            timeout: Duration::from_millis(500),
+            budget_bytes: DEFAULT_BODY_BUDGET_BYTES,
+        })
+        .await;
+        let mut slow = start_upload(&address, 100, 10).await;
+        let answer = answer(&mut slow).await;
+        assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+        assert!(answer.contains("did not arrive within"), "{answer}");
+    }
+
+    #[tokio::test]
+    async fn bodies_over_the_budget_get_503_and_small_ones_still_pass() {
+        const MIB: usize = 1 << 20;
+        // 4 MiB: 3 MiB for large bodies, 1 MiB kept for small ones.
+        let (address, _stop) = body_server(BodyLimits {
+            timeout: Duration::from_secs(30),
+            budget_bytes: 4 * MIB,
+        })
+        .await;
+        let _holding = start_upload(&address, 4 * MIB, 2 * MIB + MIB / 2).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let mut large = start_upload(&address, MIB, MIB).await;
+        let refused = answer(&mut large).await;
+        assert!(refused.starts_with("HTTP/1.1 503"), "{refused}");
+        assert!(
+            refused.to_ascii_lowercase().contains("retry-after: 2"),
+            "{refused}"
+        );
+        assert!(refused.contains("too many request bodies"), "{refused}");
+        let mut small = start_upload(&address, 1000, 1000).await;
+        let served = answer(&mut small).await;
+        assert!(served.starts_with("HTTP/1.1 200"), "{served}");
+        assert!(served.ends_with("1000"), "{served}");
+    }
 }
