@@ -10,6 +10,7 @@ use bwchain_core::primitives::signing::Keypair;
 use bwchain_node::files;
 use bwchain_node::launch::{self, LaunchConfig};
 use bwchain_node::rpc::{limits, server};
+use clap::builder::RangedU64ValueParser;
 
 /// Run a node: an authority when given its key, which proposes blocks in its
 /// slots and serves the HTTP API.
@@ -188,8 +189,8 @@ pub struct HttpLimitArgs {
     /// Most API connections at once [default: 1024, and never more than the
     /// open-file limit less 256 kept for peers and storage]. Clients over it
     /// wait until a connection closes.
-    #[arg(long, value_name = "N", env = "BWCHAIN_RPC_MAX_CONNECTIONS", value_parser = clap::value_parser!(u64).range(1..))]
-    pub rpc_max_connections: Option<u64>,
+    #[arg(long, value_name = "N", env = "BWCHAIN_RPC_MAX_CONNECTIONS", value_parser = RangedU64ValueParser::<usize>::new().range(1..))]
+    pub rpc_max_connections: Option<usize>,
     /// Seconds a client has to send a request's head; also how long a
     /// kept-alive connection may stay idle.
     #[arg(long, value_name = "SECS", env = "BWCHAIN_RPC_HEADER_TIMEOUT",
@@ -209,8 +210,8 @@ pub struct HttpLimitArgs {
     /// kept for single transactions); a body over it gets 503 with
     /// Retry-After.
     #[arg(long, value_name = "BYTES", env = "BWCHAIN_RPC_BODY_BUDGET",
-        default_value_t = limits::DEFAULT_BODY_BUDGET_BYTES as u64, value_parser = clap::value_parser!(u64).range(1024 * 1024..))]
-    pub rpc_body_budget: u64,
+        default_value_t = limits::DEFAULT_BODY_BUDGET_BYTES, value_parser = RangedU64ValueParser::<usize>::new().range(1024 * 1024..))]
+    pub rpc_body_budget: usize,
     /// Transaction submissions (POST /txs and /txs/batch) per second from one
     /// client IP (IPv6: one /64); 0 for no limit. Over it: 429 with
     /// Retry-After. Loopback clients are not limited unless
@@ -231,14 +232,12 @@ pub struct HttpLimitArgs {
 impl HttpLimitArgs {
     fn server_config(&self) -> server::ServerConfig {
         server::ServerConfig {
-            max_connections: self
-                .rpc_max_connections
-                .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+            max_connections: self.rpc_max_connections,
             header_timeout: Duration::from_secs(self.rpc_header_timeout),
             idle_timeout: Duration::from_secs(self.rpc_idle_timeout),
             bodies: limits::BodyLimits {
                 timeout: Duration::from_secs(self.rpc_body_timeout),
-                budget_bytes: usize::try_from(self.rpc_body_budget).unwrap_or(usize::MAX),
+                budget_bytes: self.rpc_body_budget,
             },
             submissions: limits::SubmitRate {
                 per_second: self.rpc_submit_rate,
