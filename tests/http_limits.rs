@@ -338,7 +338,7 @@ fn a_submission_flood_from_one_source_gets_429_and_reads_still_work() {
         &[],
         &[
             "--rpc-submit-rate",
-            "5",
+            "1",
             "--rpc-submit-burst",
             "10",
             "--rpc-limit-loopback",
@@ -364,7 +364,9 @@ fn a_submission_flood_from_one_source_gets_429_and_reads_still_work() {
         answers[..10].iter().all(|(status, ..)| *status != 429),
         "the burst is allowed"
     );
-    assert!(refused.len() >= FLOOD / 2, "the flood is limited");
+    // At one a second, even a flood slowed to 30 s by a busy machine has
+    // at most 40 allowed.
+    assert!(refused.len() >= FLOOD / 3, "the flood is limited");
     let (_, retry_after, body) = refused[0];
     let seconds: u64 = retry_after
         .as_deref()
