@@ -91,12 +91,9 @@ fn a_full_disk_stops_the_node_cleanly_and_loses_nothing() {
         None => Tmpfs::mount(&data, "6m"),
     };
     let args = node_args(&chain, &data);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let mut node = match &tmpfs {
-        Some(_) => {
-            let mut command = Command::new(BIN);
-            command.args(&args);
-            NodeProcess::start_command(command, chain.path().join("full.log"))
-        }
+        Some(_) => NodeProcess::spawn(Command::new(BIN), &args, chain.path().join("full.log")),
         None => {
             eprintln!("cannot mount a tmpfs here: limiting the node's file size instead");
             let mut command = Command::new("sh");
@@ -104,9 +101,8 @@ fn a_full_disk_stops_the_node_cleanly_and_loses_nothing() {
                 .arg("-c")
                 .arg(r#"trap "" XFSZ; exec prlimit --fsize=6000000 "$@""#)
                 .arg("sh")
-                .arg(BIN)
-                .args(&args);
-            NodeProcess::start_command(command, chain.path().join("full.log"))
+                .arg(BIN);
+            NodeProcess::spawn(command, &args, chain.path().join("full.log"))
         }
     };
     node.wait_for_height(1);
@@ -180,9 +176,11 @@ fn a_full_disk_stops_the_node_cleanly_and_loses_nothing() {
         report["height"].as_u64().unwrap() + 1 >= last_height,
         "blocks were lost: audit {report}, last seen height {last_height}"
     );
-    let mut command = Command::new(BIN);
-    command.args(&args);
-    let node = NodeProcess::start_command(command, chain.path().join("full-again.log"));
+    let node = NodeProcess::spawn(
+        Command::new(BIN),
+        &args,
+        chain.path().join("full-again.log"),
+    );
     let height = node.height();
     assert!(height + 1 >= last_height, "{height} < {last_height}");
     node.wait_for_height(height + 3);

@@ -139,6 +139,19 @@ impl TestChain {
     /// Starts a node on data dir `data-NAME` with the key of `authority`
     /// (none: a follower), dialing `peers` (p2p addresses).
     pub fn start(&self, name: &str, authority: Option<&str>, peers: &[&str]) -> NodeProcess {
+        self.start_with(Command::new(BIN), name, authority, peers, &[])
+    }
+
+    /// As [`Self::start`], through `command` (see [`NodeProcess::spawn`])
+    /// and with `extra` flags.
+    pub fn start_with(
+        &self,
+        command: Command,
+        name: &str,
+        authority: Option<&str>,
+        peers: &[&str],
+        extra: &[&str],
+    ) -> NodeProcess {
         let genesis = self.genesis_file();
         let data = self.data(name);
         let key = authority.map(|authority| self.key(authority));
@@ -159,7 +172,8 @@ impl TestChain {
         for peer in peers {
             args.extend(["--peer", peer]);
         }
-        NodeProcess::start(&args, self.path().join(format!("{name}.log")))
+        args.extend(extra);
+        NodeProcess::spawn(command, &args, self.path().join(format!("{name}.log")))
     }
 }
 
@@ -174,20 +188,19 @@ pub struct NodeProcess {
 
 impl NodeProcess {
     pub fn start(args: &[&str], log: PathBuf) -> Self {
-        let mut command = Command::new(BIN);
-        command.args(args);
-        Self::start_command(command, log)
+        Self::spawn(Command::new(BIN), args, log)
     }
 
-    /// Starts `command` (which runs `bwchain node` in the end, perhaps
-    /// through a wrapper) and waits for it to print its addresses.
-    pub fn start_command(mut command: Command, log: PathBuf) -> Self {
+    /// Starts `bwchain node` through `command`: `Command::new(BIN)`, or a
+    /// wrapper that runs BIN (e.g. `prlimit --nofile=N -- BIN`).
+    pub fn spawn(mut command: Command, args: &[&str], log: PathBuf) -> Self {
         let log_file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&log)
             .unwrap();
         let mut child = command
+            .args(args)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -317,6 +330,25 @@ impl NodeProcess {
                 return Some(status);
             }
             std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+
+    /// Sends SIGTERM and waits up to `bound` for the process to exit:
+    /// its exit status and how long it took, or `None` if it still runs.
+    pub fn terminate_within(
+        &mut self,
+        bound: Duration,
+    ) -> Option<(std::process::ExitStatus, Duration)> {
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(status.success());
+        let start = Instant::now();
+        while start.elapsed() < bound {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some((status, start.elapsed()));
+            }
+            std::thread::sleep(Duration::from_millis(20));
         }
         None
     }

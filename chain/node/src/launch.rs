@@ -44,6 +44,9 @@ pub struct LaunchConfig {
     pub doppelganger_slots: Option<u64>,
     /// What to do when another node signs with this node's key.
     pub on_doppelganger: OnDoppelganger,
+    /// How the HTTP API serves clients: connection limit, timeouts, body
+    /// budget, submission rate limits.
+    pub http: rpc::server::ServerConfig,
 }
 
 /// What a node does when it sees another node signing with its key. It
@@ -169,11 +172,7 @@ pub async fn start(config: LaunchConfig) -> Result<RunningNode, LaunchError> {
             cors_origin: config.cors_origin.clone(),
         },
     );
-    let mut server_stop = stop_rx;
-    let server = axum::serve(rpc_listener, app).with_graceful_shutdown(async move {
-        let _ = server_stop.wait_for(|stopped| *stopped).await;
-    });
-    let server = tokio::spawn(async move { server.await });
+    let server = tokio::spawn(rpc::server::serve(rpc_listener, app, config.http, stop_rx));
     Ok(RunningNode {
         node,
         rpc_addr,
@@ -213,7 +212,8 @@ impl RunningNode {
     }
 
     /// Stops block production, the timers, the network and the API (letting
-    /// requests in progress finish), and waits for them.
+    /// requests in progress finish within the API's shutdown grace), and
+    /// waits for them.
     pub async fn stop(self) -> std::io::Result<()> {
         let _ = self.stop.send(true);
         for task in self.tasks {

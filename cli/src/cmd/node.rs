@@ -1,6 +1,7 @@
 //! `bwchain node`: run a node.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::{bail, Context};
 use bwchain_core::genesis::{presets, ChainSpec};
@@ -8,6 +9,8 @@ use bwchain_core::mempool::MempoolLimits;
 use bwchain_core::primitives::signing::Keypair;
 use bwchain_node::files;
 use bwchain_node::launch::{self, LaunchConfig};
+use bwchain_node::rpc::{limits, server};
+use clap::builder::RangedU64ValueParser;
 
 /// Run a node: an authority when given its key, which proposes blocks in its
 /// slots and serves the HTTP API.
@@ -83,6 +86,8 @@ pub struct NodeArgs {
     /// endpoints (CORS), e.g. `https://explorer.example`; `*` allows any.
     #[arg(long, value_name = "ORIGIN", default_value = "*", env = "BWCHAIN_CORS_ORIGIN", value_parser = parse_cors_origin)]
     pub cors_origin: String,
+    #[command(flatten)]
+    pub http: HttpLimitArgs,
 }
 
 /// `--on-doppelganger`.
@@ -168,6 +173,7 @@ pub fn run(args: NodeArgs) -> anyhow::Result<()> {
             .then(|| args.cors_origin.parse())
             .transpose()
             .context("--cors-origin")?,
+        http: args.http.server_config(),
     };
     launch::run_until_signal(config, |running| {
         let node = &running.node;
@@ -287,5 +293,72 @@ fn parse_peer(text: &str) -> Result<String, String> {
         _ => Err(format!(
             "{text:?} is not a peer address: expected HOST:PORT, e.g. 127.0.0.1:9701"
         )),
+    }
+}
+
+/// Limits on the HTTP API's clients: slow, idle or flooding ones.
+#[derive(Debug, clap::Args)]
+#[command(next_help_heading = "HTTP API limits")]
+pub struct HttpLimitArgs {
+    /// Most API connections at once [default: 1024, and never more than the
+    /// open-file limit less 256 kept for peers and storage]. Clients over it
+    /// wait until a connection closes.
+    #[arg(long, value_name = "N", env = "BWCHAIN_RPC_MAX_CONNECTIONS", value_parser = RangedU64ValueParser::<usize>::new().range(1..))]
+    pub rpc_max_connections: Option<usize>,
+    /// Seconds a client has to send a request's head; also how long a
+    /// kept-alive connection may stay idle.
+    #[arg(long, value_name = "SECS", env = "BWCHAIN_RPC_HEADER_TIMEOUT",
+        default_value_t = server::DEFAULT_HEADER_TIMEOUT.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
+    pub rpc_header_timeout: u64,
+    /// Seconds a connection may go without a byte moving either way (a
+    /// client that stops reading its answers) before it is closed.
+    #[arg(long, value_name = "SECS", env = "BWCHAIN_RPC_IDLE_TIMEOUT",
+        default_value_t = server::DEFAULT_IDLE_TIMEOUT.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
+    pub rpc_idle_timeout: u64,
+    /// Seconds from a request's head to the end of its body; a slower upload
+    /// gets 408.
+    #[arg(long, value_name = "SECS", env = "BWCHAIN_RPC_BODY_TIMEOUT",
+        default_value_t = limits::DEFAULT_BODY_TIMEOUT.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
+    pub rpc_body_timeout: u64,
+    /// Bytes of request bodies held at once across all clients (a quarter
+    /// kept for single transactions); a body over it gets 503 with
+    /// Retry-After.
+    #[arg(long, value_name = "BYTES", env = "BWCHAIN_RPC_BODY_BUDGET",
+        default_value_t = limits::DEFAULT_BODY_BUDGET_BYTES, value_parser = RangedU64ValueParser::<usize>::new().range(1024 * 1024..))]
+    pub rpc_body_budget: usize,
+    /// Transaction submissions (POST /txs and /txs/batch) per second from one
+    /// client IP (IPv6: one /64); 0 for no limit. Over it: 429 with
+    /// Retry-After. Loopback clients are not limited unless
+    /// --rpc-limit-loopback.
+    #[arg(long, value_name = "N", env = "BWCHAIN_RPC_SUBMIT_RATE",
+        default_value_t = limits::DEFAULT_SUBMIT_RATE)]
+    pub rpc_submit_rate: u32,
+    /// Submissions one client IP may send at once after a quiet spell.
+    #[arg(long, value_name = "N", env = "BWCHAIN_RPC_SUBMIT_BURST",
+        default_value_t = limits::DEFAULT_SUBMIT_BURST, value_parser = clap::value_parser!(u32).range(1..))]
+    pub rpc_submit_burst: u32,
+    /// Apply the submission limit to loopback clients too (by default local
+    /// tools, scripts and `bwchain bench` are not limited).
+    #[arg(long, env = "BWCHAIN_RPC_LIMIT_LOOPBACK")]
+    pub rpc_limit_loopback: bool,
+}
+
+impl HttpLimitArgs {
+    fn server_config(&self) -> server::ServerConfig {
+        server::ServerConfig {
+            max_connections: self.rpc_max_connections,
+            header_timeout: Duration::from_secs(self.rpc_header_timeout),
+            idle_timeout: Duration::from_secs(self.rpc_idle_timeout),
+            bodies: limits::BodyLimits {
+                timeout: Duration::from_secs(self.rpc_body_timeout),
+                budget_bytes: self.rpc_body_budget,
+            },
+            submissions: limits::SubmitRate {
+                per_second: self.rpc_submit_rate,
+                burst: self.rpc_submit_burst,
+                limit_loopback: self.rpc_limit_loopback,
+            },
+            shutdown_grace: server::SHUTDOWN_GRACE,
+        }
     }
 }

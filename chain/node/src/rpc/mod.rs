@@ -18,7 +18,10 @@
 //! [`RouterOptions::cors_origin`], `*` by default), so a page elsewhere may
 //! read them; `POST`s do not.
 //! - `fake` (feature `testkit`): a scripted in-memory backend and a
-//!   loopback server, for clients' tests.
+//!   loopback server, for clients' tests;
+//! - `server`: the accept loop, connection limits, timeouts and shutdown;
+//!   `limits`: the body deadline and budget, and per-source submission
+//!   limits, as middleware around the router.
 
 mod accounts;
 mod blocks;
@@ -26,7 +29,9 @@ mod evidence;
 #[cfg(feature = "testkit")]
 pub mod fake;
 pub(crate) mod inventory;
+pub mod limits;
 mod metrics;
+pub mod server;
 mod status;
 #[cfg(all(test, feature = "testkit"))]
 mod tests;
@@ -244,6 +249,9 @@ fn path<T>(extracted: Result<Path<T>, PathRejection>) -> ApiResult<T> {
 
 fn read_body(body: Result<Bytes, BytesRejection>, limit: usize) -> ApiResult<Bytes> {
     body.map_err(|rejection| {
+        if let Some(refused) = limits::BodyRefused::find(&rejection) {
+            return ApiError::new(refused.status(), refused.to_string());
+        }
         let status = rejection.status();
         let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
             format!("body too large: at most {limit} bytes")
