@@ -103,6 +103,7 @@ fn peer_addresses(node: &NodeProcess) -> Vec<String> {
         .collect()
 }
 
+/// The sum of a metric's samples (over all its labels).
 fn metric(node: &NodeProcess, name: &str) -> u64 {
     let url = format!("{}/metrics", node.url);
     let text = ureq::get(&url)
@@ -111,10 +112,17 @@ fn metric(node: &NodeProcess, name: &str) -> u64 {
         .body_mut()
         .read_to_string()
         .unwrap();
+    assert!(
+        text.contains(&format!("# TYPE {name} ")),
+        "metric {name} missing"
+    );
     text.lines()
-        .find_map(|line| line.strip_prefix(&format!("{name} ")))
-        .and_then(|value| value.trim().parse().ok())
-        .unwrap_or_else(|| panic!("metric {name} missing"))
+        .filter(|line| {
+            line.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with(' ') || rest.starts_with('{'))
+        })
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
 }
 
 /// Starts `bwchain node` on `chain` with extra arguments.
@@ -569,7 +577,7 @@ fn a_peer_relaying_bad_signatures_is_dropped_and_honest_txs_flow() {
     let chain = TestChain::new();
     let node = chain.start_node("a");
     node.wait_for_height(2);
-    let refused_before = metric(&node, "bwchain_txs_refused_total");
+    let refused_before = metric(&node, "bwchain_txs_rejected_total");
     let mut attacker = handshaken_peer(&chain, &node.p2p, 4242);
     let mut draining = attacker.try_clone().unwrap();
     std::thread::spawn(move || {
@@ -613,7 +621,7 @@ fn a_peer_relaying_bad_signatures_is_dropped_and_honest_txs_flow() {
         "--wait",
     ]);
     assert_eq!(included["status"], "included", "{included}");
-    let checked = metric(&node, "bwchain_txs_refused_total") - refused_before;
+    let checked = metric(&node, "bwchain_txs_rejected_total") - refused_before;
     eprintln!(
         "bad-signature flood: {sent} frames written, connection closed after {closed_after:?}, \
          node checked and refused {checked} of them"
