@@ -103,7 +103,8 @@ fn peer_addresses(node: &NodeProcess) -> Vec<String> {
         .collect()
 }
 
-/// The sum of a metric's samples (over all its labels).
+/// The sum of a metric's samples (over all its labels); 0 before any (a
+/// labelled family shows nothing until its first sample).
 fn metric(node: &NodeProcess, name: &str) -> u64 {
     let url = format!("{}/metrics", node.url);
     let text = ureq::get(&url)
@@ -112,10 +113,6 @@ fn metric(node: &NodeProcess, name: &str) -> u64 {
         .body_mut()
         .read_to_string()
         .unwrap();
-    assert!(
-        text.contains(&format!("# TYPE {name} ")),
-        "metric {name} missing"
-    );
     text.lines()
         .filter(|line| {
             line.strip_prefix(name)
@@ -628,6 +625,7 @@ fn a_peer_relaying_bad_signatures_is_dropped_and_honest_txs_flow() {
     );
     assert!(closed_after.is_some(), "the peer was never dropped");
     assert!(checked <= 64, "the node checked {checked} bad signatures");
+    assert!(checked >= 1, "no refusal counted: is the metric's name right?");
     node.stop();
 }
 
