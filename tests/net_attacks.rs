@@ -625,7 +625,10 @@ fn a_peer_relaying_bad_signatures_is_dropped_and_honest_txs_flow() {
     );
     assert!(closed_after.is_some(), "the peer was never dropped");
     assert!(checked <= 64, "the node checked {checked} bad signatures");
-    assert!(checked >= 1, "no refusal counted: is the metric's name right?");
+    assert!(
+        checked >= 1,
+        "no refusal counted: is the metric's name right?"
+    );
     node.stop();
 }
 

@@ -251,7 +251,18 @@ pub fn run_until_signal(
         }
         tracing::info!("shutting down");
         // Stopping waits for work in progress, but not forever: a task stuck
-        // in storage must not keep the process alive.
+        // in storage must not keep the process alive. The watchdog is an OS
+        // thread, so it fires even when every runtime worker is blocked in
+        // a storage call (as sled's can be after an I/O error).
+        let failed = fatal.is_some();
+        std::thread::spawn(move || {
+            std::thread::sleep(STOP_DEADLINE + Duration::from_secs(2));
+            eprintln!(
+                "error: the node did not stop within {} s; exiting anyway",
+                STOP_DEADLINE.as_secs()
+            );
+            std::process::exit(if failed { 1 } else { 2 });
+        });
         match tokio::time::timeout(STOP_DEADLINE, running.stop()).await {
             Ok(stopped) => stopped.map_err(RunError::Serve)?,
             Err(_) => tracing::warn!(
