@@ -85,6 +85,15 @@ pub fn approx_size(tx: &Tx) -> usize {
     }
 }
 
+/// How much executing a transaction costs, in receipts: a claim its
+/// receipts, anything else one.
+pub fn work_units(tx: &Tx) -> usize {
+    match &tx.body {
+        TxBody::Claim { receipts } => receipts.len().max(1),
+        _ => 1,
+    }
+}
+
 /// Approximate encoded size of a block, for reply size limits.
 pub fn approx_block_size(block: &crate::primitives::Block) -> usize {
     const HEADER_AND_SIGNATURE: usize = 8 * 3 + 32 * 4 + 64 + 8;
@@ -346,11 +355,24 @@ impl Mempool {
 
     /// Up to `max` transactions in arrival order, for a block.
     pub fn candidates(&self, max: usize) -> Vec<(Hash, Tx)> {
-        self.by_seq
-            .values()
-            .take(max)
-            .filter_map(|hash| self.get(hash).map(|tx| (*hash, tx.clone())))
-            .collect()
+        self.candidates_within(max, usize::MAX)
+    }
+
+    /// Up to `max` transactions in arrival order whose work (see
+    /// [`work_units`]) adds up to at most `max_work`; always at least one
+    /// transaction when the pool is not empty, so a block always progresses.
+    pub fn candidates_within(&self, max: usize, max_work: usize) -> Vec<(Hash, Tx)> {
+        let mut work = 0usize;
+        let mut out = Vec::new();
+        for hash in self.by_seq.values().take(max) {
+            let Some(tx) = self.get(hash) else { continue };
+            work = work.saturating_add(work_units(tx));
+            if work > max_work && !out.is_empty() {
+                break;
+            }
+            out.push((*hash, tx.clone()));
+        }
+        out
     }
 
     fn remove_entry(&mut self, sender: &Account, nonce: u64) -> Option<Entry> {
@@ -670,5 +692,28 @@ mod tests {
         assert_eq!(pool.len(), 4);
         let counted: usize = pool.by_count.iter().map(|(count, _)| count).sum();
         assert_eq!(counted, pool.len());
+    }
+
+    #[test]
+    fn candidates_within_a_work_budget() {
+        let alice = Keypair::dev("alice");
+        let mut pool = Mempool::new(MempoolLimits::default());
+        let mut hashes = Vec::new();
+        for nonce in 0..4 {
+            let (t, h) = claim(&alice, nonce, nonce, 10);
+            pool.insert(t, h, 0).unwrap();
+            hashes.push(h);
+        }
+        // One receipt each: a budget of 2 takes two, of 0 still takes one.
+        let taken = |work| -> Vec<Hash> {
+            pool.candidates_within(10, work)
+                .into_iter()
+                .map(|(hash, _)| hash)
+                .collect()
+        };
+        assert_eq!(taken(2), hashes[..2].to_vec());
+        assert_eq!(taken(0), hashes[..1].to_vec());
+        assert_eq!(taken(usize::MAX), hashes);
+        assert_eq!(pool.candidates_within(3, usize::MAX).len(), 3);
     }
 }

@@ -20,7 +20,7 @@ pub mod fork_choice;
 pub mod validity;
 
 pub use blocktree::{BlockTree, TreeLimits};
-pub use building::{build_block, BuiltBlock};
+pub use building::{build_block, BuildPacer, BuiltBlock};
 pub use equivocation::{Evidence, SeenSlots};
 pub use fork_choice::better;
 pub use validity::{check_header, check_header_alone, verify_block, verify_block_with, BlockError};

@@ -114,6 +114,8 @@ struct ChainState {
     mempool: Mempool,
     last_signed_slot: Option<u64>,
     idle_blocks: u64,
+    /// How much work this proposer's next block may carry.
+    pacer: consensus::BuildPacer,
     /// Side branches, orphans, held and invalid blocks.
     tree: BlockTree,
     /// First header seen per (slot, proposer), for equivocation detection.
@@ -202,6 +204,7 @@ impl Node {
                     mempool: Mempool::new(config.mempool),
                     last_signed_slot,
                     idle_blocks: 0,
+                    pacer: consensus::BuildPacer::default(),
                     tree: BlockTree::new(TreeLimits::default()),
                     seen_slots: SeenSlots::default(),
                     peers: BTreeMap::new(),

@@ -39,7 +39,12 @@ impl Node {
                 if already_signed || slot <= chain.head.slot || !self.may_sign(&mut chain, now_ms) {
                     return Ok(None);
                 }
-                (chain.head.clone(), chain.mempool.candidates(max_candidates))
+                // Under a backlog, as much as fits in part of a slot.
+                let budget = chain.pacer.budget(spec.genesis.block_time_ms);
+                (
+                    chain.head.clone(),
+                    chain.mempool.candidates_within(max_candidates, budget),
+                )
             };
             // Executed outside the lock, so admissions go on meanwhile.
             let build_started = std::time::Instant::now();
@@ -94,6 +99,14 @@ impl Node {
                 commit_ms = committed_in.as_millis() as u64,
                 "block timings"
             );
+            let work: usize = block
+                .txs
+                .iter()
+                .map(bwchain_core::mempool::work_units)
+                .sum();
+            chain
+                .pacer
+                .record(work, (built_in + committed_in).as_micros() as u64);
             chain.last_signed_slot = Some(slot);
             self.signed_block(&mut chain, built.header.hash());
             self.note_slot(&mut chain, &built.header, &block.signature)?;
