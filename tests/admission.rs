@@ -9,7 +9,9 @@ mod common;
 
 use bwchain_core::primitives::signing::Keypair;
 use bwchain_core::primitives::{Signature, Tx, TxBody};
-use common::{NodeProcess, TestChain};
+use std::process::Command;
+
+use common::{NodeProcess, TestChain, BIN};
 use serde_json::Value;
 
 fn json(tx: &Tx) -> String {
@@ -25,21 +27,7 @@ fn error_of(response: &(u16, Value)) -> String {
 
 /// A follower (it never produces) with `extra` node flags.
 fn follower(chain: &TestChain, extra: &[&str]) -> NodeProcess {
-    let genesis = chain.genesis_file();
-    let data = chain.data("follower");
-    let mut args = vec![
-        "node",
-        "--genesis",
-        genesis.to_str().unwrap(),
-        "--data",
-        data.to_str().unwrap(),
-        "--rpc",
-        "127.0.0.1:0",
-        "--listen",
-        "127.0.0.1:0",
-    ];
-    args.extend(extra);
-    NodeProcess::start(&args, chain.path().join("follower.log"))
+    chain.start_with(Command::new(BIN), "follower", None, &[], extra)
 }
 
 fn transfer(g: &bwchain_core::primitives::Hash, from: &Keypair, nonce: u64, amount: u64) -> Tx {

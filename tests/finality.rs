@@ -1153,27 +1153,14 @@ fn start_with_key(
     peers: &[&str],
     extra: &[&str],
 ) -> NodeProcess {
-    let genesis = chain.genesis_file();
-    let data = chain.data(name);
-    let key = chain.key(&format!("authority-{index}"));
-    let mut args = vec![
-        "node",
-        "--genesis",
-        genesis.to_str().unwrap(),
-        "--data",
-        data.to_str().unwrap(),
-        "--key",
-        key.to_str().unwrap(),
-        "--rpc",
-        "127.0.0.1:0",
-        "--listen",
-        "127.0.0.1:0",
-    ];
-    for peer in peers {
-        args.extend(["--peer", peer]);
-    }
-    args.extend(extra);
-    NodeProcess::start(&args, chain.path().join(format!("{name}.log")))
+    let authority = format!("authority-{index}");
+    chain.start_with(
+        std::process::Command::new(common::BIN),
+        name,
+        Some(&authority),
+        peers,
+        extra,
+    )
 }
 
 /// A second node started with an authority's key (a copied key, a forgotten

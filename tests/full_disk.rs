@@ -47,24 +47,6 @@ impl Drop for Tmpfs {
     }
 }
 
-fn node_args(chain: &TestChain, data: &Path) -> Vec<String> {
-    [
-        "node",
-        "--genesis",
-        chain.genesis_file().to_str().unwrap(),
-        "--data",
-        data.to_str().unwrap(),
-        "--key",
-        chain.key("alice").to_str().unwrap(),
-        "--rpc",
-        "127.0.0.1:0",
-        "--listen",
-        "127.0.0.1:0",
-    ]
-    .map(String::from)
-    .to_vec()
-}
-
 /// 64-receipt claims from bob, each on new sessions, so every block grows
 /// the store quickly.
 fn claims(g: &bwchain_core::primitives::Hash, first_nonce: u64, count: u64) -> Vec<Tx> {
@@ -90,10 +72,8 @@ fn a_full_disk_stops_the_node_cleanly_and_loses_nothing() {
         Some(_) => None,
         None => Tmpfs::mount(&data, "6m"),
     };
-    let args = node_args(&chain, &data);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let mut node = match &tmpfs {
-        Some(_) => NodeProcess::spawn(Command::new(BIN), &args, chain.path().join("full.log")),
+        Some(_) => chain.start_node("full"),
         None => {
             eprintln!("cannot mount a tmpfs here: limiting the node's file size instead");
             let mut command = Command::new("sh");
@@ -102,7 +82,7 @@ fn a_full_disk_stops_the_node_cleanly_and_loses_nothing() {
                 .arg(r#"trap "" XFSZ; exec prlimit --fsize=6000000 "$@""#)
                 .arg("sh")
                 .arg(BIN);
-            NodeProcess::spawn(command, &args, chain.path().join("full.log"))
+            chain.start_with(command, "full", Some("alice"), &[], &[])
         }
     };
     node.wait_for_height(1);
@@ -176,11 +156,7 @@ fn a_full_disk_stops_the_node_cleanly_and_loses_nothing() {
         report["height"].as_u64().unwrap() + 1 >= last_height,
         "blocks were lost: audit {report}, last seen height {last_height}"
     );
-    let node = NodeProcess::spawn(
-        Command::new(BIN),
-        &args,
-        chain.path().join("full-again.log"),
-    );
+    let node = chain.start_node("full");
     let height = node.height();
     assert!(height + 1 >= last_height, "{height} < {last_height}");
     node.wait_for_height(height + 3);
