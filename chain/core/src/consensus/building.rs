@@ -164,7 +164,8 @@ mod pacer_tests {
             pacer.record(10_000, 100_000);
         }
         assert!((pacer.micros_per_unit() - 10.0).abs() < 0.01);
-        assert_eq!(pacer.budget(500), 30_000);
+        let budget = pacer.budget(500);
+        assert!((29_900..=30_000).contains(&budget), "{budget}");
         // A very slow block cannot starve the next ones.
         for _ in 0..30 {
             pacer.record(1_000, 100_000_000);
