@@ -6,12 +6,14 @@
 //! The consensus encoding of a claim repeats, in every receipt, the provider
 //! (which is the claim's sender) and, in every receipt's outcome, the
 //! consumer and session (which are the receipt's). The stored form drops
-//! those copies, names each consumer by its index in a per-block table of
-//! the block's consumers, and writes integers as varints (bincode's
-//! `standard` configuration): a 64-receipt claim's receipt takes about 75
-//! bytes with its outcome instead of 200. A transaction that does not fit
-//! that shape (not a claim, or a claim whose receipts name another
-//! provider or whose outcome does not follow its receipts) is kept whole.
+//! those copies, names each consumer by its store-wide number (the
+//! [`Accounts`] table: a consumer's 32-byte key is stored once, not in
+//! every receipt it signs), and writes integers as varints (bincode's
+//! `standard` configuration): a 64-receipt claim's receipt takes about 80
+//! bytes with its outcome instead of 200, 64 of them its signature. A
+//! transaction that does not fit that shape (not a claim, or a claim whose
+//! receipts name another provider or whose outcome does not follow its
+//! receipts) is kept whole.
 
 use std::collections::HashMap;
 
@@ -39,9 +41,6 @@ struct CompactBlock {
     /// First, so that [`decode_header`] reads only it.
     header: Header,
     signature: Signature,
-    /// The distinct consumers of the block's compact receipts, in order of
-    /// first appearance.
-    consumers: Vec<Account>,
     txs: Vec<CompactTx>,
     rewards: Vec<Reward>,
     minted: u64,
@@ -70,7 +69,7 @@ enum CompactBody {
 
 #[derive(Encode, Decode)]
 struct CompactReceipt {
-    /// Index in [`CompactBlock::consumers`].
+    /// The consumer's number in [`Accounts`].
     consumer: u32,
     session: u64,
     bytes: u64,
@@ -84,8 +83,8 @@ fn compact_claim(
     from: &Account,
     receipts: &[Receipt],
     outcome: &TxOutcome,
-    consumers: &mut Vec<Account>,
-    index: &mut HashMap<Account, u32>,
+    accounts: &mut Accounts,
+    new: &mut Vec<Account>,
 ) -> Option<CompactBody> {
     let TxOutcome::Claim {
         receipts: outcomes,
@@ -109,10 +108,7 @@ fn compact_claim(
         .iter()
         .zip(outcomes)
         .map(|(receipt, outcome)| {
-            let consumer = *index.entry(receipt.consumer).or_insert_with(|| {
-                consumers.push(receipt.consumer);
-                u32::try_from(consumers.len() - 1).expect("a block's consumers fit u32")
-            });
+            let consumer = accounts.number(receipt.consumer, new);
             CompactReceipt {
                 consumer,
                 session: receipt.session,
@@ -129,17 +125,75 @@ fn compact_claim(
     })
 }
 
-/// The stored form of `stored`. A block whose tx hashes or outcomes do not
-/// pair with its transactions (never made by this node) is refused, so
-/// that what is stored always decodes to what was given.
-pub(super) fn encode(stored: &StoredBlock) -> Vec<u8> {
+/// The store-wide numbers of the accounts that consumers' receipts name:
+/// account `n` is stored under `N` + n (u32 BE). Numbers are handed out in
+/// order and never taken back (a reverted block's consumers keep theirs).
+#[derive(Default)]
+pub(super) struct Accounts {
+    by_number: Vec<Account>,
+    numbers: HashMap<Account, u32>,
+}
+
+impl Accounts {
+    /// The number of `account`, handing out the next one (and adding the
+    /// account to `new`) when it has none.
+    fn number(&mut self, account: Account, new: &mut Vec<Account>) -> u32 {
+        if let Some(number) = self.numbers.get(&account) {
+            return *number;
+        }
+        let number = u32::try_from(self.by_number.len()).expect("fewer than 2^32 accounts");
+        self.by_number.push(account);
+        self.numbers.insert(account, number);
+        new.push(account);
+        number
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.by_number.len()
+    }
+
+    /// Adds the account stored under `number`, which must be the next one.
+    pub(super) fn push(&mut self, number: u32, account: Account) -> Result<(), DecodeError> {
+        if usize::try_from(number).ok() != Some(self.by_number.len()) {
+            return Err(DecodeError::Malformed(format!(
+                "account number {number} where {} was next",
+                self.by_number.len()
+            )));
+        }
+        self.by_number.push(account);
+        self.numbers.insert(account, number);
+        Ok(())
+    }
+
+    fn account(&self, number: u32) -> Result<Account, DecodeError> {
+        usize::try_from(number)
+            .ok()
+            .and_then(|i| self.by_number.get(i))
+            .copied()
+            .ok_or_else(|| {
+                DecodeError::Malformed(format!(
+                    "account number {number} of {} known",
+                    self.by_number.len()
+                ))
+            })
+    }
+}
+
+/// The stored form of `stored`, numbering its consumers in `accounts`; the
+/// accounts numbered now are added to `new`, to be stored with the block.
+/// A block whose tx hashes or outcomes do not pair with its transactions
+/// (never made by this node) is refused, so that what is stored always
+/// decodes to what was given.
+pub(super) fn encode(
+    stored: &StoredBlock,
+    accounts: &mut Accounts,
+    new: &mut Vec<Account>,
+) -> Vec<u8> {
     let txs = &stored.block.txs;
     assert!(
         stored.tx_hashes.len() == txs.len() && stored.outcomes.len() == txs.len(),
         "a stored block has one tx hash and one outcome per transaction"
     );
-    let mut consumers = Vec::new();
-    let mut index = HashMap::new();
     let txs = txs
         .iter()
         .zip(&stored.tx_hashes)
@@ -147,7 +201,7 @@ pub(super) fn encode(stored: &StoredBlock) -> Vec<u8> {
         .map(|((tx, hash), outcome)| {
             let compact = match &tx.body {
                 TxBody::Claim { receipts } => {
-                    compact_claim(&tx.from, receipts, outcome, &mut consumers, &mut index)
+                    compact_claim(&tx.from, receipts, outcome, accounts, new)
                 }
                 _ => None,
             };
@@ -166,7 +220,6 @@ pub(super) fn encode(stored: &StoredBlock) -> Vec<u8> {
     let compact = CompactBlock {
         header: stored.block.header.clone(),
         signature: stored.block.signature,
-        consumers,
         txs,
         rewards: stored.rewards.clone(),
         minted: stored.minted,
@@ -175,7 +228,7 @@ pub(super) fn encode(stored: &StoredBlock) -> Vec<u8> {
 }
 
 /// The block stored as `bytes` (bounded like every decoder of outside input).
-pub(super) fn decode(bytes: &[u8]) -> Result<StoredBlock, DecodeError> {
+pub(super) fn decode(bytes: &[u8], accounts: &Accounts) -> Result<StoredBlock, DecodeError> {
     if bytes.len() > MAX_DECODE_BYTES {
         return Err(DecodeError::TooLarge {
             limit: MAX_DECODE_BYTES,
@@ -190,7 +243,6 @@ pub(super) fn decode(bytes: &[u8]) -> Result<StoredBlock, DecodeError> {
             trailing: bytes.len() - read,
         });
     }
-    let consumers = compact.consumers;
     let mut txs = Vec::with_capacity(compact.txs.len());
     let mut tx_hashes = Vec::with_capacity(compact.txs.len());
     let mut outcomes = Vec::with_capacity(compact.txs.len());
@@ -204,17 +256,7 @@ pub(super) fn decode(bytes: &[u8]) -> Result<StoredBlock, DecodeError> {
                 let mut receipts = Vec::with_capacity(compact_receipts.len());
                 let mut receipt_outcomes = Vec::with_capacity(compact_receipts.len());
                 for receipt in compact_receipts {
-                    let consumer = usize::try_from(receipt.consumer)
-                        .ok()
-                        .and_then(|i| consumers.get(i))
-                        .copied()
-                        .ok_or_else(|| {
-                            DecodeError::Malformed(format!(
-                                "consumer {} of a block that has {}",
-                                receipt.consumer,
-                                consumers.len()
-                            ))
-                        })?;
+                    let consumer = accounts.account(receipt.consumer)?;
                     receipts.push(Receipt {
                         provider: tx.from,
                         consumer,

@@ -169,14 +169,12 @@ fn claim_receipts_take_little_disk() {
         (bytes as f64 - bytes0 as f64) / receipts as f64
     };
     // A stored receipt with its outcome: the consumer's signature (64), its
-    // key in the block's table of consumers (32: every consumer appears
-    // once per block here) and its index there (3: bincode's varint of a
-    // u16), session (1), bytes and credited bytes (5 each: 2^20 takes a
-    // u32), forfeited bytes (at most 3); plus the claim's own fields (~140
-    // bytes) and the block's (~300), ~2 bytes a receipt. The consensus
-    // encoding takes 200: provider, consumer and session twice,
-    // fixed-width.
-    let block_bound = 64.0 + 32.0 + 3.0 + 1.0 + 5.0 + 5.0 + 3.0 + 2.0;
+    // number (3: bincode's varint of a u16), session (1), bytes and
+    // credited bytes (5 each: 2^20 takes a u32), forfeited bytes (at most
+    // 3); plus the claim's own fields (~140 bytes) and the block's (~300),
+    // ~2 bytes a receipt. The consensus encoding takes 200: provider,
+    // consumer and session twice, fixed-width.
+    let block_bound = 64.0 + 3.0 + 1.0 + 5.0 + 5.0 + 3.0 + 2.0;
     assert!(
         per_receipt(BLOCK) <= block_bound,
         "block records take {:.1} bytes per receipt (bound {block_bound})",
@@ -272,14 +270,18 @@ fn stored_blocks_round_trip() {
         }],
         minted: 3,
     };
-    let bytes = compact::encode(&stored);
-    assert_eq!(compact::decode(&bytes).unwrap(), stored);
+    let mut accounts = compact::Accounts::default();
+    let mut new = Vec::new();
+    let bytes = compact::encode(&stored, &mut accounts, &mut new);
+    assert_eq!(new, [carol.account(), testkit::account("dave")]);
+    assert_eq!(compact::decode(&bytes, &accounts).unwrap(), stored);
     assert_eq!(compact::decode_header(&bytes).unwrap(), stored.block.header);
     assert!(bytes.len() < codec::encode(&stored).len());
-    assert!(compact::decode(&bytes[..bytes.len() - 1]).is_err());
+    assert!(compact::decode(&bytes[..bytes.len() - 1], &accounts).is_err());
     let mut longer = bytes.clone();
     longer.push(0);
-    assert!(compact::decode(&longer).is_err());
+    assert!(compact::decode(&longer, &accounts).is_err());
+    assert!(compact::decode(&bytes, &compact::Accounts::default()).is_err());
 }
 
 /// A data directory of the older format is refused with an error that

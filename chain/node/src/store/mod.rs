@@ -16,6 +16,7 @@
 //! | `Aaccumulator`           | the accumulator checkpoint: a block hash and the state's [`LtHash`] after that block |
 //! | `R` + height (u64 BE)    | the values at the checkpoint of the entries that block first changed since (`Vec<(StateKey, Option<StateValue>)>`) |
 //! | `Fformat`                | the store's format version, [`STORE_FORMAT`] (u32 BE; absent: 1) |
+//! | `N` + number (u32 BE)    | the account of that number, which stored blocks name consumers by (`compact.rs`) |
 //!
 //! Every block is committed with one atomic `apply_batch` (block, its state
 //! changes, tx index, head pointer and the proposer's last signed slot
@@ -46,7 +47,7 @@
 
 use std::collections::HashSet;
 use std::path::Path;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use bincode::{Decode, Encode};
 
@@ -54,7 +55,9 @@ use bwchain_core::execute::ExecutedBlock;
 use bwchain_core::finality::{Certificate, Checkpoint, Finality, SignedVote, VoteEvidence};
 use bwchain_core::genesis::{ChainSpec, Genesis};
 use bwchain_core::primitives::codec::{self, DecodeError};
-use bwchain_core::primitives::{Block, Hash, Header, Reward, SealedHeader, Signature, TxOutcome};
+use bwchain_core::primitives::{
+    Account, Block, Hash, Header, Reward, SealedHeader, Signature, TxOutcome,
+};
 use bwchain_core::state::{LtHash, StateChange, StateKey, StateValue, StateView, StorageError};
 
 mod accumulator;
@@ -76,6 +79,7 @@ const VOTE_EVIDENCE: u8 = b'V';
 const CERTIFICATE: u8 = b'C';
 const PROOF: u8 = b'P';
 const REPLAY: u8 = b'R';
+const ACCOUNT_NUMBER: u8 = b'N';
 /// One finality proof is kept per this many heights (FINALITY.md §1.7).
 pub const PROOF_PERIOD: u64 = 64;
 /// sled's page cache. Its default (1 GiB) is more than a node needs: the
@@ -221,6 +225,9 @@ fn state_key(state_key: &StateKey) -> Vec<u8> {
 pub struct Store {
     db: sled::Db,
     accumulator: Arc<Mutex<Accumulator>>,
+    /// The numbers of consumers in stored blocks: all of them, loaded on
+    /// open.
+    accounts: Arc<RwLock<compact::Accounts>>,
     /// The first write error, once one happened: the store then refuses
     /// every write (fail-stop; the node exits, see `launch`).
     write_failure: Arc<Mutex<Option<String>>>,
@@ -241,6 +248,7 @@ impl Store {
             }),
             Some(_) => {
                 store.check_format()?;
+                store.load_accounts()?;
                 store.load_accumulator()?;
                 Ok(store)
             }
@@ -291,6 +299,7 @@ impl Store {
         Ok(Self {
             db,
             accumulator: Arc::default(),
+            accounts: Arc::default(),
             write_failure: Arc::default(),
         })
     }
@@ -305,8 +314,33 @@ impl Store {
         }
         let store = Self::open_db(path)?;
         store.check_format()?;
+        store.load_accounts()?;
         store.load_accumulator()?;
         Ok(store)
+    }
+
+    fn load_accounts(&self) -> Result<(), StoreError> {
+        let mut accounts = compact::Accounts::default();
+        for entry in self.db.scan_prefix([ACCOUNT_NUMBER]) {
+            let (stored_key, bytes) = entry?;
+            let number: [u8; 4] = stored_key[1..]
+                .try_into()
+                .map_err(|_| StoreError::Corrupt("bad account number key".into()))?;
+            let account: [u8; 32] = bytes.as_ref().try_into().map_err(|_| {
+                StoreError::Corrupt(format!("account entry of {} bytes", bytes.len()))
+            })?;
+            accounts.push(u32::from_be_bytes(number), Account(account))?;
+        }
+        *self.write_accounts() = accounts;
+        Ok(())
+    }
+
+    fn read_accounts(&self) -> std::sync::RwLockReadGuard<'_, compact::Accounts> {
+        self.accounts.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write_accounts(&self) -> std::sync::RwLockWriteGuard<'_, compact::Accounts> {
+        self.accounts.write().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Refuses a store of another format than [`STORE_FORMAT`].
@@ -334,7 +368,11 @@ impl Store {
         let genesis_hash = spec.genesis_hash();
         let stored = StoredBlock::genesis(spec);
         batch.insert(FORMAT, &STORE_FORMAT.to_be_bytes());
-        batch.insert(key(BLOCK, &genesis_hash.0), compact::encode(&stored));
+        let mut no_receipts = Vec::new();
+        batch.insert(
+            key(BLOCK, &genesis_hash.0),
+            compact::encode(&stored, &mut self.write_accounts(), &mut no_receipts),
+        );
         batch.insert(key(HEIGHT, &0u64.to_be_bytes()), &genesis_hash.0);
         for (state_key_, value) in spec.genesis_state.entries() {
             batch.insert(state_key(state_key_), codec::encode(value));
@@ -452,7 +490,21 @@ impl Store {
                 rewards: executed.rewards.clone(),
                 minted: executed.minted,
             };
-            batch.insert(key(BLOCK, &hash.0), compact::encode(&stored));
+            // Numbered before the batch is applied, so that a reader never
+            // meets a number it does not know; numbers are only handed out
+            // here, under the accumulator lock.
+            let mut new_accounts = Vec::new();
+            let mut accounts = self.write_accounts();
+            let first = accounts.len();
+            batch.insert(
+                key(BLOCK, &hash.0),
+                compact::encode(&stored, &mut accounts, &mut new_accounts),
+            );
+            drop(accounts);
+            for (number, account) in (first..).zip(&new_accounts) {
+                let number = u32::try_from(number).expect("fewer than 2^32 accounts");
+                batch.insert(key(ACCOUNT_NUMBER, &number.to_be_bytes()), &account.0);
+            }
             batch.insert(key(HEIGHT, &header.height.to_be_bytes()), &hash.0);
             for (index, tx_hash) in executed.tx_hashes.iter().enumerate() {
                 let location = TxLocation {
@@ -584,7 +636,7 @@ impl Store {
         let Some(bytes) = self.db.get(key(BLOCK, &hash.0))? else {
             return Ok(None);
         };
-        let stored = compact::decode(&bytes)?;
+        let stored = compact::decode(&bytes, &self.read_accounts())?;
         // Recompute the digest on decode: a record must be the block it is filed under.
         if stored.hash() != *hash {
             return Err(StoreError::Corrupt(format!(
