@@ -19,10 +19,12 @@ use std::collections::HashMap;
 
 use bincode::{Decode, Encode};
 
-use bwchain_core::primitives::codec::{DecodeError, MAX_DECODE_BYTES};
+use bwchain_core::primitives::codec::{self, DecodeError, MAX_DECODE_BYTES};
 use bwchain_core::primitives::{
     Account, Block, Hash, Header, Receipt, ReceiptOutcome, Reward, Signature, Tx, TxBody, TxOutcome,
 };
+
+use bwchain_core::state::{SessionId, StateKey, StateValue};
 
 use super::StoredBlock;
 
@@ -84,7 +86,6 @@ fn compact_claim(
     receipts: &[Receipt],
     outcome: &TxOutcome,
     accounts: &mut Accounts,
-    new: &mut Vec<Account>,
 ) -> Option<CompactBody> {
     let TxOutcome::Claim {
         receipts: outcomes,
@@ -108,7 +109,7 @@ fn compact_claim(
         .iter()
         .zip(outcomes)
         .map(|(receipt, outcome)| {
-            let consumer = accounts.number(receipt.consumer, new);
+            let consumer = accounts.number(receipt.consumer);
             CompactReceipt {
                 consumer,
                 session: receipt.session,
@@ -125,9 +126,10 @@ fn compact_claim(
     })
 }
 
-/// The store-wide numbers of the accounts that consumers' receipts name:
-/// account `n` is stored under `N` + n (u32 BE). Numbers are handed out in
-/// order and never taken back (a reverted block's consumers keep theirs).
+/// The store-wide numbers of the accounts that stored receipts and session
+/// entries name: account `n` is stored under `N` + n (u32 BE). Numbers are
+/// handed out in order and never taken back (a reverted block's consumers
+/// keep theirs).
 #[derive(Default)]
 pub(super) struct Accounts {
     by_number: Vec<Account>,
@@ -135,16 +137,14 @@ pub(super) struct Accounts {
 }
 
 impl Accounts {
-    /// The number of `account`, handing out the next one (and adding the
-    /// account to `new`) when it has none.
-    fn number(&mut self, account: Account, new: &mut Vec<Account>) -> u32 {
+    /// The number of `account`, handing out the next one when it has none.
+    fn number(&mut self, account: Account) -> u32 {
         if let Some(number) = self.numbers.get(&account) {
             return *number;
         }
         let number = u32::try_from(self.by_number.len()).expect("fewer than 2^32 accounts");
         self.by_number.push(account);
         self.numbers.insert(account, number);
-        new.push(account);
         number
     }
 
@@ -165,7 +165,7 @@ impl Accounts {
         Ok(())
     }
 
-    fn account(&self, number: u32) -> Result<Account, DecodeError> {
+    pub(super) fn account(&self, number: u32) -> Result<Account, DecodeError> {
         usize::try_from(number)
             .ok()
             .and_then(|i| self.by_number.get(i))
@@ -179,16 +179,12 @@ impl Accounts {
     }
 }
 
-/// The stored form of `stored`, numbering its consumers in `accounts`; the
-/// accounts numbered now are added to `new`, to be stored with the block.
-/// A block whose tx hashes or outcomes do not pair with its transactions
-/// (never made by this node) is refused, so that what is stored always
-/// decodes to what was given.
-pub(super) fn encode(
-    stored: &StoredBlock,
-    accounts: &mut Accounts,
-    new: &mut Vec<Account>,
-) -> Vec<u8> {
+/// The stored form of `stored`, numbering its consumers in `accounts` (the
+/// caller stores the accounts numbered now with the block). A block whose
+/// tx hashes or outcomes do not pair with its transactions (never made by
+/// this node) is refused, so that what is stored always decodes to what
+/// was given.
+pub(super) fn encode(stored: &StoredBlock, accounts: &mut Accounts) -> Vec<u8> {
     let txs = &stored.block.txs;
     assert!(
         stored.tx_hashes.len() == txs.len() && stored.outcomes.len() == txs.len(),
@@ -200,9 +196,7 @@ pub(super) fn encode(
         .zip(&stored.outcomes)
         .map(|((tx, hash), outcome)| {
             let compact = match &tx.body {
-                TxBody::Claim { receipts } => {
-                    compact_claim(&tx.from, receipts, outcome, accounts, new)
-                }
+                TxBody::Claim { receipts } => compact_claim(&tx.from, receipts, outcome, accounts),
                 _ => None,
             };
             CompactTx {
@@ -308,4 +302,95 @@ pub(super) fn decode_header(bytes: &[u8]) -> Result<Header, DecodeError> {
     bincode::decode_from_slice(bytes, limited)
         .map(|(header, _)| header)
         .map_err(|err| DecodeError::Malformed(err.to_string()))
+}
+
+/// Session counters, one per receipt ever credited, are most of the state:
+/// they are stored under `Q` + provider number + consumer number (u32 BE
+/// each) + session (u64 BE), 17 bytes instead of the 77 of `S` + the
+/// consensus encoding of the key, with the value as a varint. Every other
+/// entry stays under `S`.
+const SESSION_KEY_LEN: usize = 1 + 4 + 4 + 8;
+
+fn session_key(provider: u32, consumer: u32, session: u64) -> Vec<u8> {
+    let mut key = Vec::with_capacity(SESSION_KEY_LEN);
+    key.push(super::SESSION);
+    key.extend_from_slice(&provider.to_be_bytes());
+    key.extend_from_slice(&consumer.to_be_bytes());
+    key.extend_from_slice(&session.to_be_bytes());
+    key
+}
+
+/// Where `state_key` is stored, numbering the accounts it names if needed.
+pub(super) fn entry_key(accounts: &mut Accounts, state_key: &StateKey) -> Vec<u8> {
+    match state_key {
+        StateKey::Session(id) => session_key(
+            accounts.number(id.provider),
+            accounts.number(id.consumer),
+            id.session,
+        ),
+        other => super::state_key(other),
+    }
+}
+
+/// Where `state_key` is stored, or `None` when it cannot be (an account it
+/// names has no number): then it is absent.
+pub(super) fn find_entry_key(accounts: &Accounts, state_key: &StateKey) -> Option<Vec<u8>> {
+    match state_key {
+        StateKey::Session(id) => Some(session_key(
+            *accounts.numbers.get(&id.provider)?,
+            *accounts.numbers.get(&id.consumer)?,
+            id.session,
+        )),
+        other => Some(super::state_key(other)),
+    }
+}
+
+/// The key of an entry stored under `Q`.
+pub(super) fn decode_session_key(
+    accounts: &Accounts,
+    stored_key: &[u8],
+) -> Result<StateKey, DecodeError> {
+    if stored_key.len() != SESSION_KEY_LEN {
+        return Err(DecodeError::Malformed(format!(
+            "a session key of {} bytes",
+            stored_key.len()
+        )));
+    }
+    let number = |at: usize| {
+        let bytes: [u8; 4] = stored_key[at..at + 4].try_into().expect("4 bytes");
+        accounts.account(u32::from_be_bytes(bytes))
+    };
+    let session: [u8; 8] = stored_key[9..17].try_into().expect("8 bytes");
+    Ok(StateKey::Session(SessionId {
+        provider: number(1)?,
+        consumer: number(5)?,
+        session: u64::from_be_bytes(session),
+    }))
+}
+
+/// A state value as stored: sessions' in bincode's `standard` layout,
+/// the others' in the consensus encoding.
+pub(super) fn encode_value(state_key: &StateKey, value: &StateValue) -> Vec<u8> {
+    match state_key {
+        StateKey::Session(_) => {
+            bincode::encode_to_vec(value, config()).expect("encoding into a Vec cannot fail")
+        }
+        _ => codec::encode(value),
+    }
+}
+
+pub(super) fn decode_value(state_key: &StateKey, bytes: &[u8]) -> Result<StateValue, DecodeError> {
+    match state_key {
+        StateKey::Session(_) => {
+            let (value, read) = bincode::decode_from_slice(bytes, config())
+                .map_err(|err| DecodeError::Malformed(err.to_string()))?;
+            if read != bytes.len() {
+                return Err(DecodeError::Trailing {
+                    trailing: bytes.len() - read,
+                });
+            }
+            Ok(value)
+        }
+        _ => codec::decode(bytes),
+    }
 }

@@ -180,6 +180,15 @@ fn claim_receipts_take_little_disk() {
         "block records take {:.1} bytes per receipt (bound {block_bound})",
         per_receipt(BLOCK)
     );
+    // A session entry: `Q`, two account numbers, the session (17), the
+    // value's variant and its varint (1 + 5: 2^20 bytes). As `S` + the
+    // consensus encoding it took 89.
+    let session_bound = 17.0 + 1.0 + 5.0;
+    assert!(
+        per_receipt(SESSION) <= session_bound,
+        "session entries take {:.1} bytes per receipt (bound {session_bound})",
+        per_receipt(SESSION)
+    );
     // One accumulator checkpoint per block (2 KiB over 1 024 receipts)
     // instead of a replay record of every new session (77 bytes each).
     let replay_bound = CHECKPOINT_BYTES as f64 / (CLAIMS_PER_BLOCK * PER_CLAIM) as f64;
@@ -188,6 +197,10 @@ fn claim_receipts_take_little_disk() {
         "replay records take {:.1} bytes per receipt (bound {replay_bound})",
         per_receipt(REPLAY)
     );
+    // The target. sled's file holds 2.5 to 3.5 times what is live
+    // (the figure varies by some tens of bytes between runs, with its
+    // background flushes): 600 to 800 bytes a receipt before.
+    assert!(disk <= 400.0, "{disk:.0} bytes on disk per receipt");
 }
 
 /// Every kind of transaction, and claims that do not fit the compact
@@ -271,9 +284,8 @@ fn stored_blocks_round_trip() {
         minted: 3,
     };
     let mut accounts = compact::Accounts::default();
-    let mut new = Vec::new();
-    let bytes = compact::encode(&stored, &mut accounts, &mut new);
-    assert_eq!(new, [carol.account(), testkit::account("dave")]);
+    let bytes = compact::encode(&stored, &mut accounts);
+    assert_eq!(accounts.len(), 2);
     assert_eq!(compact::decode(&bytes, &accounts).unwrap(), stored);
     assert_eq!(compact::decode_header(&bytes).unwrap(), stored.block.header);
     assert!(bytes.len() < codec::encode(&stored).len());

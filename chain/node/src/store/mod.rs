@@ -6,7 +6,8 @@
 //! | `H` + height (u64 BE)    | hash of the block at that height on the chosen chain |
 //! | `T` + tx hash            | [`TxLocation`]                           |
 //! | `U` + block hash         | the block's [`StateChange`]s (undo data), while it is not final |
-//! | `S` + bincode(StateKey)  | bincode(StateValue)                      |
+//! | `S` + bincode(StateKey)  | bincode(StateValue), for every entry but sessions |
+//! | `Q` + provider number + consumer number (u32 BE) + session (u64 BE) | a session's bytes (varint): see `compact.rs` |
 //! | `E` + proposer + slot    | [`Evidence`] of equivocation             |
 //! | `V` + authority + target slot + offence + both signatures | [`VoteEvidence`]: slashable votes |
 //! | `C` + bincode(Checkpoint) | the [`Certificate`] that justified it   |
@@ -40,10 +41,15 @@
 //! checkpoint (a block of many new sessions) writes a checkpoint instead.
 //!
 //! Disk use (measured by `disk_tests`, blocks of 16 claims of 64 receipts,
-//! each a new session): per receipt, the block record ~75 bytes (200 in the
-//! consensus encoding, which format 1 stored), the session entry 89, the
-//! tx index ~1; sled roughly doubles what is live (log-structured pages
-//! rewritten on change, reclaimed segment by segment).
+//! each a new session): per receipt, the block record 81 bytes, the session
+//! entry 23, the tx index ~1, no replay record: ~106 live bytes and ~270 on
+//! disk. Format 1 took 204 (the consensus encoding), 89 (`S` + the
+//! consensus encoding of the key), 1 and 77: 371 live, ~790 on disk. sled's
+//! file holds 2.5 to 3.5 times what is live: every insert logs a page
+//! fragment, a leaf of up to 16 entries is rewritten every 10 of them and
+//! split at 17, and a segment is reclaimed only once half of it is dead;
+//! so small entries cost less than their size suggests, and fewer bytes
+//! per entry more.
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -80,6 +86,7 @@ const CERTIFICATE: u8 = b'C';
 const PROOF: u8 = b'P';
 const REPLAY: u8 = b'R';
 const ACCOUNT_NUMBER: u8 = b'N';
+const SESSION: u8 = b'Q';
 /// One finality proof is kept per this many heights (FINALITY.md §1.7).
 pub const PROOF_PERIOD: u64 = 64;
 /// sled's page cache. Its default (1 GiB) is more than a node needs: the
@@ -218,6 +225,15 @@ fn key(prefix: u8, rest: &[u8]) -> Vec<u8> {
 
 fn state_key(state_key: &StateKey) -> Vec<u8> {
     key(STATE, &codec::encode(state_key))
+}
+
+/// Stores, in `batch`, the accounts numbered from `first` on.
+fn store_numbers(batch: &mut sled::Batch, accounts: &compact::Accounts, first: usize) {
+    for number in first..accounts.len() {
+        let number = u32::try_from(number).expect("fewer than 2^32 accounts");
+        let account = accounts.account(number).expect("a number just handed out");
+        batch.insert(key(ACCOUNT_NUMBER, &number.to_be_bytes()), &account.0);
+    }
 }
 
 /// The node's store. Cheap to clone; all clones share one database.
@@ -368,15 +384,20 @@ impl Store {
         let genesis_hash = spec.genesis_hash();
         let stored = StoredBlock::genesis(spec);
         batch.insert(FORMAT, &STORE_FORMAT.to_be_bytes());
-        let mut no_receipts = Vec::new();
+        let mut accounts = self.write_accounts();
         batch.insert(
             key(BLOCK, &genesis_hash.0),
-            compact::encode(&stored, &mut self.write_accounts(), &mut no_receipts),
+            compact::encode(&stored, &mut accounts),
         );
         batch.insert(key(HEIGHT, &0u64.to_be_bytes()), &genesis_hash.0);
         for (state_key_, value) in spec.genesis_state.entries() {
-            batch.insert(state_key(state_key_), codec::encode(value));
+            batch.insert(
+                compact::entry_key(&mut accounts, state_key_),
+                compact::encode_value(state_key_, value),
+            );
         }
+        store_numbers(&mut batch, &accounts, 0);
+        drop(accounts);
         let accumulator = spec.genesis_state.accumulator()?;
         batch.insert(
             ACCUMULATOR_CHECKPOINT,
@@ -481,6 +502,11 @@ impl Store {
             batch.remove(key(HEIGHT, &reverted.block.header.height.to_be_bytes()));
         }
         let mut head = None;
+        // Accounts are numbered before the batch is applied, so that a
+        // reader never meets a number it does not know; numbers are only
+        // handed out while committing, under the accumulator lock.
+        let mut accounts = self.write_accounts();
+        let first_number = accounts.len();
         for (header, block, executed) in &update.added {
             let hash = header.hash();
             let stored = StoredBlock {
@@ -490,21 +516,7 @@ impl Store {
                 rewards: executed.rewards.clone(),
                 minted: executed.minted,
             };
-            // Numbered before the batch is applied, so that a reader never
-            // meets a number it does not know; numbers are only handed out
-            // here, under the accumulator lock.
-            let mut new_accounts = Vec::new();
-            let mut accounts = self.write_accounts();
-            let first = accounts.len();
-            batch.insert(
-                key(BLOCK, &hash.0),
-                compact::encode(&stored, &mut accounts, &mut new_accounts),
-            );
-            drop(accounts);
-            for (number, account) in (first..).zip(&new_accounts) {
-                let number = u32::try_from(number).expect("fewer than 2^32 accounts");
-                batch.insert(key(ACCOUNT_NUMBER, &number.to_be_bytes()), &account.0);
-            }
+            batch.insert(key(BLOCK, &hash.0), compact::encode(&stored, &mut accounts));
             batch.insert(key(HEIGHT, &header.height.to_be_bytes()), &hash.0);
             for (index, tx_hash) in executed.tx_hashes.iter().enumerate() {
                 let location = TxLocation {
@@ -520,11 +532,14 @@ impl Store {
             head = Some(hash);
         }
         for (state_key_, value) in &update.state_writes {
+            let stored_key = compact::entry_key(&mut accounts, state_key_);
             match value {
-                Some(value) => batch.insert(state_key(state_key_), codec::encode(value)),
-                None => batch.remove(state_key(state_key_)),
+                Some(value) => batch.insert(stored_key, compact::encode_value(state_key_, value)),
+                None => batch.remove(stored_key),
             }
         }
+        store_numbers(&mut batch, &accounts, first_number);
+        drop(accounts);
         if let Some(head) = head {
             batch.insert(META_HEAD, &head.0);
         }
@@ -695,16 +710,25 @@ impl Store {
         Ok(Some(u64::from_be_bytes(array)))
     }
 
-    /// Every state entry, in key order.
+    /// Every state entry: all but sessions in key order, then the sessions.
     pub fn state_entries(
         &self,
     ) -> impl Iterator<Item = Result<(StateKey, StateValue), StoreError>> + '_ {
-        self.db.scan_prefix([STATE]).map(|entry| {
+        let sessions = self.db.scan_prefix([SESSION]).map(|entry| {
             let (key_bytes, value_bytes) = entry?;
-            let key = codec::decode(&key_bytes[1..])?;
-            let value = codec::decode(&value_bytes)?;
+            let key = compact::decode_session_key(&self.read_accounts(), &key_bytes)?;
+            let value = compact::decode_value(&key, &value_bytes)?;
             Ok((key, value))
-        })
+        });
+        self.db
+            .scan_prefix([STATE])
+            .map(|entry| {
+                let (key_bytes, value_bytes) = entry?;
+                let key = codec::decode(&key_bytes[1..])?;
+                let value = codec::decode(&value_bytes)?;
+                Ok((key, value))
+            })
+            .chain(sessions)
     }
 
     /// Overwrites one state entry outside any block: lets tests corrupt a
@@ -715,8 +739,15 @@ impl Store {
         state_key_: StateKey,
         value: StateValue,
     ) -> Result<(), StoreError> {
-        self.db
-            .insert(state_key(&state_key_), codec::encode(&value))?;
+        let mut batch = sled::Batch::default();
+        let mut accounts = self.write_accounts();
+        let first_number = accounts.len();
+        batch.insert(
+            compact::entry_key(&mut accounts, &state_key_),
+            compact::encode_value(&state_key_, &value),
+        );
+        store_numbers(&mut batch, &accounts, first_number);
+        self.db.apply_batch(batch)?;
         Ok(())
     }
 
@@ -742,10 +773,13 @@ impl Store {
 
 impl StateView for Store {
     fn get(&self, state_key_: &StateKey) -> Result<Option<StateValue>, StorageError> {
-        let Some(bytes) = self.db.get(state_key(state_key_)).map_err(StoreError::Io)? else {
+        let Some(stored_key) = compact::find_entry_key(&self.read_accounts(), state_key_) else {
             return Ok(None);
         };
-        codec::decode(&bytes)
+        let Some(bytes) = self.db.get(stored_key).map_err(StoreError::Io)? else {
+            return Ok(None);
+        };
+        compact::decode_value(state_key_, &bytes)
             .map(Some)
             .map_err(|err| StoreError::Corrupt(format!("state entry {state_key_:?}: {err}")).into())
     }
