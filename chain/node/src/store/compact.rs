@@ -134,6 +134,9 @@ fn compact_claim(
 pub(super) struct Accounts {
     by_number: Vec<Account>,
     numbers: HashMap<Account, u32>,
+    /// How many of them are stored (or in a batch being applied): a
+    /// number handed out in a commit that failed is stored by the next.
+    stored: usize,
 }
 
 impl Accounts {
@@ -150,6 +153,23 @@ impl Accounts {
 
     pub(super) fn len(&self) -> usize {
         self.by_number.len()
+    }
+
+    /// The numbers handed out that are not stored yet, with their accounts.
+    pub(super) fn unstored(&self) -> impl Iterator<Item = (u32, &Account)> + '_ {
+        (self.stored..)
+            .zip(&self.by_number[self.stored..])
+            .map(|(number, account)| {
+                (
+                    u32::try_from(number).expect("fewer than 2^32 accounts"),
+                    account,
+                )
+            })
+    }
+
+    /// Records that the first `count` numbers are stored.
+    pub(super) fn mark_stored(&mut self, count: usize) {
+        self.stored = self.stored.max(count);
     }
 
     /// Adds the account stored under `number`, which must be the next one.

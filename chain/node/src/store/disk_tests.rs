@@ -331,3 +331,65 @@ fn refuses_an_older_format() {
         Ok(_) => panic!("expected a format error, the store opened"),
     }
 }
+
+/// Account numbers handed out in a commit that never reached the disk are
+/// stored by the next commit, so that what it stores decodes after a
+/// restart.
+#[test]
+fn numbers_of_a_failed_commit_are_stored_by_the_next() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = testkit::dev_spec();
+    let (alice, bob, carol) = (
+        testkit::key("alice"),
+        testkit::key("bob"),
+        testkit::key("carol"),
+    );
+    let session = StateKey::Session(bwchain_core::state::SessionId {
+        provider: bob.account(),
+        consumer: carol.account(),
+        session: 1,
+    });
+    let block_hash = {
+        let store = Store::open(dir.path(), &spec).unwrap();
+        // As a commit that failed after numbering would leave it.
+        compact::entry_key(&mut store.write_accounts(), &session);
+        let claim = testkit::claim(
+            &spec,
+            &bob,
+            0,
+            vec![testkit::receipt(&spec, &carol, bob.account(), 1, 500)],
+        );
+        let parent = store.head().unwrap();
+        let timestamp = spec.genesis.genesis_time_ms + spec.genesis.block_time_ms;
+        let built = build_block(
+            &spec,
+            &parent,
+            &store,
+            alice.account(),
+            timestamp,
+            [(testkit::tx_hash(&spec, &claim), claim)],
+        )
+        .unwrap();
+        assert_eq!(built.executed.outcomes.len(), 1);
+        let block = built.sign(&alice);
+        store
+            .commit_block(&built.header, &block, &built.executed, None, None, false)
+            .unwrap();
+        built.header.hash()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let store = loop {
+        match Store::open(dir.path(), &spec) {
+            Err(StoreError::Open { .. } | StoreError::InUse { .. })
+                if std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            result => break result.unwrap(),
+        }
+    };
+    let stored = store.block(&block_hash).unwrap().unwrap();
+    assert_eq!(stored.block.txs.len(), 1);
+    assert_eq!(store.get(&session).unwrap(), Some(StateValue::Session(500)));
+    assert!(store.state_entries().all(|entry| entry.is_ok()));
+}

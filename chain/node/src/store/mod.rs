@@ -17,7 +17,7 @@
 //! | `Aaccumulator`           | the accumulator checkpoint: a block hash and the state's [`LtHash`] after that block |
 //! | `R` + height (u64 BE)    | the values at the checkpoint of the entries that block first changed since (`Vec<(StateKey, Option<StateValue>)>`) |
 //! | `Fformat`                | the store's format version, [`STORE_FORMAT`] (u32 BE; absent: 1) |
-//! | `N` + number (u32 BE)    | the account of that number, which stored blocks name consumers by (`compact.rs`) |
+//! | `N` + number (u32 BE)    | the account of that number, which stored receipts and session entries name accounts by (`compact.rs`) |
 //!
 //! Every block is committed with one atomic `apply_batch` (block, its state
 //! changes, tx index, head pointer and the proposer's last signed slot
@@ -100,8 +100,9 @@ pub const ACCUMULATOR_MAX_TOUCHED: usize = 1 << 16;
 /// The size of an accumulator checkpoint (block hash and accumulator): a
 /// block whose `R` records would be larger writes a checkpoint instead.
 const CHECKPOINT_BYTES: usize = 32 + 2 * bwchain_core::state::LTHASH_LANES;
-/// The layout this code reads and writes. 1: blocks stored in the
-/// consensus encoding; 2: blocks in the compact form of `compact.rs`.
+/// The layout this code reads and writes. 1: blocks and state entries
+/// stored in the consensus encoding; 2: blocks and session entries in the
+/// compact forms of `compact.rs`.
 pub const STORE_FORMAT: u32 = 2;
 /// Outside the `M` range, like the genesis: written once.
 const FORMAT: &[u8] = b"Fformat";
@@ -227,13 +228,13 @@ fn state_key(state_key: &StateKey) -> Vec<u8> {
     key(STATE, &codec::encode(state_key))
 }
 
-/// Stores, in `batch`, the accounts numbered from `first` on.
-fn store_numbers(batch: &mut sled::Batch, accounts: &compact::Accounts, first: usize) {
-    for number in first..accounts.len() {
-        let number = u32::try_from(number).expect("fewer than 2^32 accounts");
-        let account = accounts.account(number).expect("a number just handed out");
+/// Stores, in `batch`, the accounts numbered and not stored yet; returns
+/// how many are stored once the batch is applied.
+fn store_numbers(batch: &mut sled::Batch, accounts: &compact::Accounts) -> usize {
+    for (number, account) in accounts.unstored() {
         batch.insert(key(ACCOUNT_NUMBER, &number.to_be_bytes()), &account.0);
     }
+    accounts.len()
 }
 
 /// The node's store. Cheap to clone; all clones share one database.
@@ -241,8 +242,8 @@ fn store_numbers(batch: &mut sled::Batch, accounts: &compact::Accounts, first: u
 pub struct Store {
     db: sled::Db,
     accumulator: Arc<Mutex<Accumulator>>,
-    /// The numbers of consumers in stored blocks: all of them, loaded on
-    /// open.
+    /// The numbers of the accounts that stored blocks' receipts and
+    /// session entries name: all of them, loaded on open.
     accounts: Arc<RwLock<compact::Accounts>>,
     /// The first write error, once one happened: the store then refuses
     /// every write (fail-stop; the node exits, see `launch`).
@@ -347,6 +348,7 @@ impl Store {
             })?;
             accounts.push(u32::from_be_bytes(number), Account(account))?;
         }
+        accounts.mark_stored(accounts.len());
         *self.write_accounts() = accounts;
         Ok(())
     }
@@ -396,7 +398,7 @@ impl Store {
                 compact::encode_value(state_key_, value),
             );
         }
-        store_numbers(&mut batch, &accounts, 0);
+        let numbered = store_numbers(&mut batch, &accounts);
         drop(accounts);
         let accumulator = spec.genesis_state.accumulator()?;
         batch.insert(
@@ -409,6 +411,7 @@ impl Store {
             serde_json::to_vec(&spec.genesis).expect("genesis serializes"),
         );
         self.apply_flushed(batch)?;
+        self.write_accounts().mark_stored(numbered);
         *self.lock_accumulator() = Accumulator {
             head: accumulator,
             ..Accumulator::default()
@@ -506,7 +509,6 @@ impl Store {
         // reader never meets a number it does not know; numbers are only
         // handed out while committing, under the accumulator lock.
         let mut accounts = self.write_accounts();
-        let first_number = accounts.len();
         for (header, block, executed) in &update.added {
             let hash = header.hash();
             let stored = StoredBlock {
@@ -538,7 +540,7 @@ impl Store {
                 None => batch.remove(stored_key),
             }
         }
-        store_numbers(&mut batch, &accounts, first_number);
+        let numbered = store_numbers(&mut batch, &accounts);
         drop(accounts);
         if let Some(head) = head {
             batch.insert(META_HEAD, &head.0);
@@ -572,6 +574,7 @@ impl Store {
             batch.insert(META_LAST_VOTE, codec::encode(vote));
         }
         self.apply_flushed(batch)?;
+        self.write_accounts().mark_stored(numbered);
         accumulator.head = update.accumulator.clone();
         if checkpoint {
             accumulator.touched.clear();
@@ -741,13 +744,13 @@ impl Store {
     ) -> Result<(), StoreError> {
         let mut batch = sled::Batch::default();
         let mut accounts = self.write_accounts();
-        let first_number = accounts.len();
         batch.insert(
             compact::entry_key(&mut accounts, &state_key_),
             compact::encode_value(&state_key_, &value),
         );
-        store_numbers(&mut batch, &accounts, first_number);
+        let numbered = store_numbers(&mut batch, &accounts);
         self.db.apply_batch(batch)?;
+        accounts.mark_stored(numbered);
         Ok(())
     }
 
