@@ -42,7 +42,7 @@
 //!
 //! Disk use (measured by `disk_tests`, blocks of 16 claims of 64 receipts,
 //! each a new session): per receipt, the block record 81 bytes, the session
-//! entry 23, the tx index ~1, no replay record: ~106 live bytes and ~270 on
+//! entry 23, the tx index ~1, no replay record: ~106 live bytes, 190 to 270 on
 //! disk. Format 1 took 204 (the consensus encoding), 89 (`S` + the
 //! consensus encoding of the key), 1 and 77: 371 live, ~790 on disk. sled's
 //! file holds 2.5 to 3.5 times what is live: every insert logs a page
