@@ -197,7 +197,7 @@ fn claim_receipts_take_little_disk() {
         "replay records take {:.1} bytes per receipt (bound {replay_bound})",
         per_receipt(REPLAY)
     );
-    // The target. sled's file holds 2.5 to 3.5 times what is live
+    // The target. sled's file holds 1.8 to 3.5 times what is live
     // (the figure varies by some tens of bytes between runs, with its
     // background flushes): 600 to 800 bytes a receipt before.
     assert!(disk <= 400.0, "{disk:.0} bytes on disk per receipt");

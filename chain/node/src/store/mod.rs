@@ -45,7 +45,7 @@
 //! entry 23, the tx index ~1, no replay record: ~106 live bytes, 190 to 270 on
 //! disk. Format 1 took 204 (the consensus encoding), 89 (`S` + the
 //! consensus encoding of the key), 1 and 77: 371 live, ~790 on disk. sled's
-//! file holds 2.5 to 3.5 times what is live: every insert logs a page
+//! file holds 1.8 to 3.5 times what is live: every insert logs a page
 //! fragment, a leaf of up to 16 entries is rewritten every 10 of them and
 //! split at 17, and a segment is reclaimed only once half of it is dead;
 //! so small entries cost less than their size suggests, and fewer bytes
