@@ -165,8 +165,17 @@ fn pages_figures_links_errors_and_escaping() {
             ],
         ),
         (
+            // The consumer: its download budget shows what it received.
             format!("/account/{carol}"),
-            vec!["served (consumer)".into(), credited.into()],
+            vec![
+                "device".into(),
+                "download budget".into(),
+                format!(
+                    "title=\"{} bytes\"",
+                    chain.genesis.device_capacity_bytes_per_sec * chain.genesis.budget_window_secs
+                        - 5000
+                ),
+            ],
         ),
         (
             format!("/account/{alice}"),

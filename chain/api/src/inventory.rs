@@ -79,8 +79,6 @@ pub enum TxRole {
     Sent,
     /// A transfer paid it.
     Received,
-    /// A claim credited bytes it received (it is a receipt's consumer).
-    Served,
     /// An authority registered or revoked it as a device.
     Device,
 }
@@ -90,7 +88,6 @@ impl TxRole {
         match self {
             TxRole::Sent => "sent",
             TxRole::Received => "received",
-            TxRole::Served => "served",
             TxRole::Device => "device",
         }
     }
@@ -121,7 +118,6 @@ impl FromStr for TxCursor {
         let role = match parts.next() {
             Some("sent") => TxRole::Sent,
             Some("received") => TxRole::Received,
-            Some("served") => TxRole::Served,
             Some("device") => TxRole::Device,
             _ => return Err(bad()),
         };
@@ -176,10 +172,10 @@ mod tests {
         let cursor = TxCursor {
             height: 12,
             index: 3,
-            role: TxRole::Served,
+            role: TxRole::Received,
         };
-        assert_eq!(cursor.to_string(), "12-3-served");
-        assert_eq!("12-3-served".parse::<TxCursor>(), Ok(cursor));
+        assert_eq!(cursor.to_string(), "12-3-received");
+        assert_eq!("12-3-received".parse::<TxCursor>(), Ok(cursor));
         assert!("12-x-sent".parse::<TxCursor>().is_err());
         assert!("12-3-stolen".parse::<TxCursor>().is_err());
     }

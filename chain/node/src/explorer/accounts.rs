@@ -166,7 +166,6 @@ fn role_text(role: TxRole) -> &'static str {
     match role {
         TxRole::Sent => "sent",
         TxRole::Received => "received",
-        TxRole::Served => "served (consumer)",
         TxRole::Device => "device change",
     }
 }

@@ -114,7 +114,7 @@ pub(crate) fn account_txs_page<B: ChainReader + ?Sized>(
     let mut txs = Vec::with_capacity(entries.len());
     for entry in &entries {
         // A transaction reverted since the index was read is left out.
-        if let Some(tx) = account_tx(backend, account, entry, finalized)? {
+        if let Some(tx) = account_tx(backend, entry, finalized)? {
             txs.push(tx);
         }
     }
@@ -130,7 +130,6 @@ pub(crate) fn account_txs_page<B: ChainReader + ?Sized>(
 
 fn account_tx<B: ChainReader + ?Sized>(
     backend: &B,
-    account: &Account,
     entry: &AccountTxEntry,
     finalized: u64,
 ) -> Result<Option<AccountTx>, StoreError> {
@@ -150,9 +149,6 @@ fn account_tx<B: ChainReader + ?Sized>(
         } => {
             let credited = receipts
                 .iter()
-                .filter(|receipt| {
-                    role != bwchain_api::inventory::TxRole::Served || receipt.consumer == *account
-                })
                 .map(|receipt| receipt.credited_bytes)
                 .fold(0u64, u64::saturating_add);
             let reward = if role == bwchain_api::inventory::TxRole::Sent {
@@ -196,7 +192,6 @@ fn api_role(role: TxRole) -> bwchain_api::inventory::TxRole {
     match role {
         TxRole::Sent => Api::Sent,
         TxRole::Received => Api::Received,
-        TxRole::Served => Api::Served,
         TxRole::Device => Api::Device,
     }
 }
@@ -206,7 +201,6 @@ fn store_role(role: bwchain_api::inventory::TxRole) -> TxRole {
     match role {
         Api::Sent => TxRole::Sent,
         Api::Received => TxRole::Received,
-        Api::Served => TxRole::Served,
         Api::Device => TxRole::Device,
     }
 }
