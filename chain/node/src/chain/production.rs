@@ -56,6 +56,8 @@ impl Node {
                 now_ms,
                 candidates,
             )?;
+            // Building alone: the wait for the lock below is not its cost.
+            let built_in = build_started.elapsed();
             let mut chain = self.chain();
             if chain.head.hash() != parent.hash() {
                 // A peer's block arrived meanwhile; nothing was signed yet.
@@ -69,7 +71,6 @@ impl Node {
             {
                 return Ok(None);
             }
-            let built_in = build_started.elapsed();
             self.metrics()
                 .block_build_seconds
                 .observe(built_in.as_secs_f64());
