@@ -129,26 +129,13 @@ fn start_with(
     authority: Option<&str>,
     extra: &[&str],
 ) -> NodeProcess {
-    let genesis = chain.genesis_file();
-    let data = chain.data(name);
-    let key = authority.map(|authority| chain.key(authority));
-    let mut args = vec![
-        "node",
-        "--genesis",
-        genesis.to_str().unwrap(),
-        "--data",
-        data.to_str().unwrap(),
-        "--rpc",
-        "127.0.0.1:0",
-    ];
-    if let Some(key) = &key {
-        args.extend(["--key", key.to_str().unwrap()]);
-    }
-    if !extra.contains(&"--listen") {
-        args.extend(["--listen", "127.0.0.1:0"]);
-    }
-    args.extend_from_slice(extra);
-    NodeProcess::start(&args, chain.path().join(format!("{name}.log")))
+    chain.start_with(
+        std::process::Command::new(common::BIN),
+        name,
+        authority,
+        &[],
+        extra,
+    )
 }
 
 /// A port nothing listens on right now.

@@ -143,7 +143,7 @@ impl TestChain {
     }
 
     /// As [`Self::start`], through `command` (see [`NodeProcess::spawn`])
-    /// and with `extra` flags.
+    /// and with `extra` flags (a `--listen` among them replaces the default).
     pub fn start_with(
         &self,
         command: Command,
@@ -163,9 +163,10 @@ impl TestChain {
             data.to_str().unwrap(),
             "--rpc",
             "127.0.0.1:0",
-            "--listen",
-            "127.0.0.1:0",
         ];
+        if !extra.contains(&"--listen") {
+            args.extend(["--listen", "127.0.0.1:0"]);
+        }
         if let Some(key) = &key {
             args.extend(["--key", key.to_str().unwrap()]);
         }
