@@ -11,18 +11,10 @@ use bwchain_core::primitives::signing::Keypair;
 use bwchain_core::primitives::{Signature, Tx, TxBody};
 use std::process::Command;
 
-use common::{NodeProcess, TestChain, BIN};
-use serde_json::Value;
+use common::{error_of, NodeProcess, TestChain, BIN};
 
 fn json(tx: &Tx) -> String {
     serde_json::to_string(tx).unwrap()
-}
-
-fn error_of(response: &(u16, Value)) -> String {
-    response.1["error"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no JSON error in {response:?}"))
-        .to_string()
 }
 
 /// A follower (it never produces) with `extra` node flags.

@@ -5,14 +5,7 @@ mod common;
 
 use bwchain_core::primitives::signing::Keypair;
 use bwchain_core::primitives::{Signature, TxBody};
-use common::{TestChain, BLOCK_TIME_MS};
-use serde_json::Value;
-
-fn error_of(response: &(u16, Value)) -> &str {
-    response.1["error"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no JSON error in {response:?}"))
-}
+use common::{error_of, TestChain, BLOCK_TIME_MS};
 
 #[test]
 fn bad_requests_get_clear_errors_and_change_nothing() {

@@ -13,8 +13,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bwchain_core::primitives::signing::Keypair;
-use bwchain_core::primitives::{Tx, TxBody};
-use common::{NodeProcess, TestChain, BLOCK_TIME_MS, WAIT};
+use bwchain_core::primitives::TxBody;
+use common::{NodeProcess, TestChain};
 
 /// A page as a browser gets it.
 struct Fetched {
@@ -54,22 +54,6 @@ fn fetch(url: &str) -> Fetched {
     }
 }
 
-/// Submits a transaction and waits until it is included; returns its hash.
-fn include(node: &NodeProcess, tx: &Tx) -> String {
-    let (status, answer) = node.post("/txs", &serde_json::to_string(tx).unwrap());
-    assert_eq!(status, 202, "{answer}");
-    let hash = answer["hash"].as_str().unwrap().to_string();
-    let start = Instant::now();
-    loop {
-        let (_, info) = node.get(&format!("/txs/{hash}"));
-        if info["status"] == "included" {
-            return hash;
-        }
-        assert!(start.elapsed() < WAIT, "{hash} not included: {info}");
-        std::thread::sleep(Duration::from_millis(BLOCK_TIME_MS / 5));
-    }
-}
-
 /// A dev node on which bob claimed 5000 bytes served to carol. Returns the
 /// node, the claim's hash, its block height and bob's reward.
 fn node_with_a_claim(chain: &TestChain) -> (NodeProcess, String, u64, u64) {
@@ -79,16 +63,13 @@ fn node_with_a_claim(chain: &TestChain) -> (NodeProcess, String, u64, u64) {
     let bob = Keypair::dev("bob");
     let carol = Keypair::dev("carol");
     let receipt = carol.sign_receipt(&g, bob.account(), 7, 5000);
-    let claim = include(
-        &node,
-        &bob.sign_tx(
-            &g,
-            0,
-            TxBody::Claim {
-                receipts: vec![receipt],
-            },
-        ),
-    );
+    let claim = node.include(&bob.sign_tx(
+        &g,
+        0,
+        TxBody::Claim {
+            receipts: vec![receipt],
+        },
+    ));
     let info = node.get(&format!("/txs/{claim}")).1;
     let height = info["block_height"].as_u64().unwrap();
     let reward = info["outcome"]["provider_reward"].as_u64().unwrap();

@@ -5,28 +5,10 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
-
 use bwchain_core::primitives::signing::Keypair;
-use bwchain_core::primitives::{Tx, TxBody};
-use common::{NodeProcess, TestChain, BLOCK_TIME_MS, WAIT};
+use bwchain_core::primitives::TxBody;
+use common::TestChain;
 use serde_json::Value;
-
-/// Submits a transaction and waits until it is included; returns its hash.
-fn include(node: &NodeProcess, tx: &Tx) -> String {
-    let (status, answer) = node.post("/txs", &serde_json::to_string(tx).unwrap());
-    assert_eq!(status, 202, "{answer}");
-    let hash = answer["hash"].as_str().unwrap().to_string();
-    let start = Instant::now();
-    loop {
-        let (_, info) = node.get(&format!("/txs/{hash}"));
-        if info["status"] == "included" {
-            return hash;
-        }
-        assert!(start.elapsed() < WAIT, "{hash} not included: {info}");
-        std::thread::sleep(Duration::from_millis(BLOCK_TIME_MS / 5));
-    }
-}
 
 /// The value of one response header of `GET url` sent with `Origin`.
 fn header_of(method: &str, url: &str, origin: &str, name: &str) -> Option<String> {
@@ -62,27 +44,21 @@ fn devices_and_account_activity_through_http_and_cli() {
 
     // bob serves carol 5000 bytes; alice pays dave 7.
     let receipt = carol.sign_receipt(&g, bob.account(), 1, 5000);
-    let claim = include(
-        &node,
-        &bob.sign_tx(
-            &g,
-            0,
-            TxBody::Claim {
-                receipts: vec![receipt],
-            },
-        ),
-    );
-    let transfer = include(
-        &node,
-        &alice.sign_tx(
-            &g,
-            0,
-            TxBody::Transfer {
-                to: dave.account(),
-                amount: 7,
-            },
-        ),
-    );
+    let claim = node.include(&bob.sign_tx(
+        &g,
+        0,
+        TxBody::Claim {
+            receipts: vec![receipt],
+        },
+    ));
+    let transfer = node.include(&alice.sign_tx(
+        &g,
+        0,
+        TxBody::Transfer {
+            to: dave.account(),
+            amount: 7,
+        },
+    ));
 
     // The provider's list: the claim, sent, with its credit and reward.
     let (status, page) = node.get(&format!("/accounts/{}/txs", bob.account()));
@@ -226,23 +202,17 @@ fn devices_and_account_activity_through_http_and_cli() {
 #[test]
 fn cors_origin_is_configurable() {
     let chain = TestChain::new();
-    let genesis = chain.genesis_file();
-    let data = chain.data("c");
-    let node = NodeProcess::start(
+    let node = chain.start_with(
+        std::process::Command::new(common::BIN),
+        "c",
+        None,
+        &[],
         &[
-            "node",
-            "--genesis",
-            genesis.to_str().unwrap(),
-            "--data",
-            data.to_str().unwrap(),
-            "--rpc",
-            "127.0.0.1:0",
             "--listen",
             "off",
             "--cors-origin",
             "https://explorer.example",
         ],
-        chain.path().join("c.log"),
     );
     let url = format!("{}/devices", node.url);
     assert_eq!(

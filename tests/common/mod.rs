@@ -323,6 +323,22 @@ impl NodeProcess {
         }
     }
 
+    /// Submits a transaction and waits until it is included; returns its hash.
+    pub fn include(&self, tx: &bwchain_core::primitives::Tx) -> String {
+        let (status, answer) = self.post("/txs", &serde_json::to_string(tx).unwrap());
+        assert_eq!(status, 202, "{answer}");
+        let hash = answer["hash"].as_str().unwrap().to_string();
+        let start = Instant::now();
+        loop {
+            let (_, info) = self.get(&format!("/txs/{hash}"));
+            if info["status"] == "included" {
+                return hash;
+            }
+            assert!(start.elapsed() < WAIT, "{hash} not included: {info}");
+            std::thread::sleep(Duration::from_millis(BLOCK_TIME_MS / 5));
+        }
+    }
+
     /// Waits (at most `limit`) for the node to exit on its own; its status.
     pub fn wait_for_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
         let start = Instant::now();
@@ -370,6 +386,13 @@ impl Drop for NodeProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The `error` message of a JSON error answer.
+pub fn error_of(response: &(u16, Value)) -> &str {
+    response.1["error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no JSON error in {response:?}"))
 }
 
 pub fn run(args: &[&str]) -> Output {

@@ -354,7 +354,6 @@ mod tests {
         assert_eq!(after_first, devices[1..]);
 
         // A reorg replaces block 1 with an empty one.
-        let reverted = store.block_at(1).unwrap().unwrap();
         let other = build_block(
             &spec,
             &parent,
@@ -365,30 +364,7 @@ mod tests {
         )
         .unwrap();
         let other_block = other.sign(&alice);
-        let mut writes: Vec<_> = built
-            .executed
-            .changes
-            .iter()
-            .map(|change| (change.key, change.before.clone()))
-            .collect();
-        writes.extend(
-            other
-                .executed
-                .changes
-                .iter()
-                .map(|change| (change.key, change.after.clone())),
-        );
-        store
-            .commit_update(ChainUpdate {
-                reverted: vec![reverted],
-                added: vec![(&other.header, &other_block, &other.executed)],
-                state_writes: writes,
-                accumulator: &other.executed.accumulator,
-                signed_slot: None,
-                last_vote: None,
-                keep_undo: true,
-            })
-            .unwrap();
+        switch_block_1(&store, &built, &other, &other_block);
         assert!(store
             .account_txs(&bob.account(), None, 10)
             .unwrap()
@@ -400,31 +376,7 @@ mod tests {
         assert_eq!(store.credited_total().unwrap(), 0);
 
         // Back to the claim's chain, then forget the index: opening rebuilds it.
-        let reverted = store.block_at(1).unwrap().unwrap();
-        let mut writes: Vec<_> = other
-            .executed
-            .changes
-            .iter()
-            .map(|change| (change.key, change.before.clone()))
-            .collect();
-        writes.extend(
-            built
-                .executed
-                .changes
-                .iter()
-                .map(|change| (change.key, change.after.clone())),
-        );
-        store
-            .commit_update(ChainUpdate {
-                reverted: vec![reverted],
-                added: vec![(&built.header, &block, &built.executed)],
-                state_writes: writes,
-                accumulator: &built.executed.accumulator,
-                signed_slot: None,
-                last_vote: None,
-                keep_undo: true,
-            })
-            .unwrap();
+        switch_block_1(&store, &other, &built, &block);
         let indexed: Vec<_> = store.account_txs(&bob.account(), None, 10).unwrap();
         assert_eq!(indexed, bob_txs);
         for entry in store.db.scan_prefix([ACCOUNT_INDEX]) {
@@ -442,6 +394,37 @@ mod tests {
     }
 
     /// The genesis state, to build a sibling of block 1 on.
+    /// Replaces block 1 (built as `from`) with `to` in one reorg.
+    fn switch_block_1(
+        store: &Store,
+        from: &bwchain_core::consensus::BuiltBlock,
+        to: &bwchain_core::consensus::BuiltBlock,
+        to_block: &Block,
+    ) {
+        let reverted = store.block_at(1).unwrap().unwrap();
+        let undo = from
+            .executed
+            .changes
+            .iter()
+            .map(|change| (change.key, change.before.clone()));
+        let redo = to
+            .executed
+            .changes
+            .iter()
+            .map(|change| (change.key, change.after.clone()));
+        store
+            .commit_update(ChainUpdate {
+                reverted: vec![reverted],
+                added: vec![(&to.header, to_block, &to.executed)],
+                state_writes: undo.chain(redo).collect(),
+                accumulator: &to.executed.accumulator,
+                signed_slot: None,
+                last_vote: None,
+                keep_undo: true,
+            })
+            .unwrap();
+    }
+
     fn parent_state(spec: &ChainSpec) -> bwchain_core::state::MemState {
         spec.genesis_state.clone()
     }
