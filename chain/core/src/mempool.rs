@@ -353,12 +353,7 @@ impl Mempool {
         }
     }
 
-    /// Up to `max` transactions in arrival order, for a block.
-    pub fn candidates(&self, max: usize) -> Vec<(Hash, Tx)> {
-        self.candidates_within(max, usize::MAX)
-    }
-
-    /// Up to `max` transactions in arrival order whose work (see
+    /// Up to `max` transactions in arrival order, for a block, whose work (see
     /// [`work_units`]) adds up to at most `max_work`; always at least one
     /// transaction when the pool is not empty, so a block always progresses.
     pub fn candidates_within(&self, max: usize, max_work: usize) -> Vec<(Hash, Tx)> {
@@ -535,9 +530,13 @@ mod tests {
         pool.insert(b0, hb0, 0).unwrap();
         pool.insert(a1, ha1, 0).unwrap();
         pool.insert(a2, ha2, 0).unwrap();
-        let order: Vec<Hash> = pool.candidates(10).into_iter().map(|(h, _)| h).collect();
+        let order: Vec<Hash> = pool
+            .candidates_within(10, usize::MAX)
+            .into_iter()
+            .map(|(h, _)| h)
+            .collect();
         assert_eq!(order, vec![ha0, hb0, ha1, ha2]);
-        assert_eq!(pool.candidates(2).len(), 2);
+        assert_eq!(pool.candidates_within(2, usize::MAX).len(), 2);
 
         // a1 became invalid: a1 and a2 go, a0 stays.
         let dropped = pool.remove_invalid(&ha1);
