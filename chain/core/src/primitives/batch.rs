@@ -19,7 +19,7 @@
 
 use std::collections::HashMap;
 use std::num::NonZeroUsize;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 
 use crate::primitives::signing::{self, SignatureError};
 use crate::primitives::verify::{self, AdmissibleKey, KeyError, Prepared};
@@ -292,6 +292,16 @@ impl BatchVerifier {
             run();
         });
     }
+}
+
+/// Whether `public_key` is admissible, through a process-wide cache of
+/// [`DEFAULT_KEY_CACHE_CAPACITY`] keys (see [`signing::check_admissible`]).
+pub fn check_admissible_cached(public_key: &[u8; 32]) -> Result<(), KeyError> {
+    static SHARED: OnceLock<KeyCache> = OnceLock::new();
+    SHARED
+        .get_or_init(|| KeyCache::new(DEFAULT_KEY_CACHE_CAPACITY))
+        .key(public_key)
+        .map(|_| ())
 }
 
 /// [`BatchVerifier::verify_all`] with a default verifier and a fresh cache.

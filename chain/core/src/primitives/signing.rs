@@ -11,7 +11,6 @@ use super::bytes::{Account, Hash, Signature};
 use super::codec::legacy;
 use super::hash::{sha256, DEV_KEY_DOMAIN, RECEIPT_DOMAIN, TX_DOMAIN};
 use super::types::{Receipt, Tx, TxBody};
-use super::verify::AdmissibleKey;
 pub use super::verify::KeyError;
 
 /// Which signature of a transaction is bad.
@@ -65,8 +64,13 @@ pub fn tx_hash(genesis_hash: &Hash, tx: &Tx) -> Hash {
 /// Whether `account` is an admissible key (DESIGN.md §1): the canonical
 /// encoding of a curve point that is not of small order. Keys that are not
 /// are refused wherever they would gain rights or funds.
+///
+/// The verdicts are remembered (a process-wide bounded cache): every
+/// transaction's sender and every receipt's devices are checked on
+/// admission and again in each block that carries them, and a check
+/// decompresses a point.
 pub fn check_admissible(account: &Account) -> Result<(), KeyError> {
-    AdmissibleKey::new(&account.0).map(|_| ())
+    super::batch::check_admissible_cached(&account.0)
 }
 
 /// Signature verification under the v2 rule (DESIGN.md §1): the key is

@@ -48,14 +48,7 @@ impl Node {
             .collect();
         let mut results: Vec<Option<Result<Hash, SubmitError>>> = Vec::with_capacity(txs.len());
         for (tx, hash) in txs.iter().zip(&hashes) {
-            let early = match self.store().tx_location(hash) {
-                Err(err) => Some(Err(err.into())),
-                Ok(Some(location)) => Some(Err(SubmitError::AlreadyIncluded {
-                    height: location.height,
-                })),
-                Ok(None) => self.cheap_checks(tx, hash).err().map(Err),
-            };
-            results.push(early);
+            results.push(self.cheap_checks(tx, hash).err().map(Err));
         }
         // Signatures of everything that passed the cheap checks, in one go.
         let to_verify: Vec<usize> = (0..txs.len()).filter(|i| results[*i].is_none()).collect();
@@ -116,11 +109,6 @@ impl Node {
     pub(super) fn admit(&self, tx: Tx, now_ms: u64) -> Result<(Hash, bool), SubmitError> {
         let spec = self.spec();
         let hash = signing::tx_hash(&spec.genesis_hash(), &tx);
-        if let Some(location) = self.store().tx_location(&hash)? {
-            return Err(SubmitError::AlreadyIncluded {
-                height: location.height,
-            });
-        }
         if self.chain().mempool.contains(&hash) {
             return Ok((hash, false));
         }
@@ -154,8 +142,21 @@ impl Node {
             return Err(self.remember_refusal(*hash, err).into());
         }
         let max_ahead = self.shared.max_pending_per_sender as u64;
-        precheck_tx(spec, self.store(), tx, max_ahead)?;
-        Ok(())
+        match precheck_tx(spec, self.store(), tx, max_ahead) {
+            // A nonce behind the state's: maybe this very transaction was
+            // included. Only then is the transaction index read (a read
+            // per submission would cost as much as the rest of these
+            // checks).
+            Err(TxError::WrongNonce { expected, found }) if found < expected => {
+                match self.store().tx_location(hash)? {
+                    Some(location) => Err(SubmitError::AlreadyIncluded {
+                        height: location.height,
+                    }),
+                    None => Err(TxError::WrongNonce { expected, found }.into()),
+                }
+            }
+            result => Ok(result?),
+        }
     }
 
     fn remembered_refusal(&self, hash: &Hash) -> Option<TxError> {

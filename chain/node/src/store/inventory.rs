@@ -79,6 +79,9 @@ pub fn block_entries(block: &Block, tx_hashes: &[Hash]) -> Vec<(Account, Account
     let mut out = Vec::new();
     for (index, (tx, hash)) in block.txs.iter().zip(tx_hashes).enumerate() {
         let index = u32::try_from(index).expect("max_block_txs fits u32");
+        // Entries of different transactions differ by index: only this
+        // transaction's own entries can repeat.
+        let first = out.len();
         let mut add = |account: &Account, role: TxRole| {
             let entry = AccountTxEntry {
                 height,
@@ -86,7 +89,7 @@ pub fn block_entries(block: &Block, tx_hashes: &[Hash]) -> Vec<(Account, Account
                 role,
                 tx_hash: *hash,
             };
-            if !out.contains(&(*account, entry)) {
+            if !out[first..].contains(&(*account, entry)) {
                 out.push((*account, entry));
             }
         };

@@ -71,6 +71,7 @@ mod accumulator;
 mod compact;
 mod finality;
 mod inventory;
+mod state_cache;
 
 pub use inventory::{block_entries, credited_bytes, AccountTxEntry, TxRole};
 
@@ -252,6 +253,8 @@ pub struct Store {
     /// The first write error, once one happened: the store then refuses
     /// every write (fail-stop; the node exits, see `launch`).
     write_failure: Arc<Mutex<Option<String>>>,
+    /// The head state's recently read and written entries.
+    state_cache: Arc<state_cache::StateCache>,
 }
 
 /// One `R` record: entries and their values at the checkpoint.
@@ -323,6 +326,7 @@ impl Store {
             accumulator: Arc::default(),
             accounts: Arc::default(),
             write_failure: Arc::default(),
+            state_cache: Arc::new(state_cache::StateCache::new(state_cache::CAPACITY)),
         })
     }
 
@@ -593,7 +597,17 @@ impl Store {
         if let Some(vote) = update.last_vote {
             batch.insert(META_LAST_VOTE, codec::encode(vote));
         }
+        let cached_writes = || {
+            update
+                .state_writes
+                .iter()
+                .filter(|(key, _)| state_cache::caches(key))
+        };
+        self.state_cache
+            .begin_commit(cached_writes().map(|(key, _)| key));
         self.apply_flushed(batch)?;
+        self.state_cache
+            .end_commit(cached_writes().map(|(key, value)| (key, value)));
         self.write_accounts().mark_stored(numbered);
         accumulator.head = update.accumulator.clone();
         if checkpoint {
@@ -794,17 +808,33 @@ impl Store {
     }
 }
 
-impl StateView for Store {
-    fn get(&self, state_key_: &StateKey) -> Result<Option<StateValue>, StorageError> {
+impl Store {
+    /// A state entry as sled has it, bypassing the cache.
+    fn read_state_entry(&self, state_key_: &StateKey) -> Result<Option<StateValue>, StoreError> {
         let Some(stored_key) = compact::find_entry_key(&self.read_accounts(), state_key_) else {
             return Ok(None);
         };
-        let Some(bytes) = self.db.get(stored_key).map_err(StoreError::Io)? else {
+        let Some(bytes) = self.db.get(stored_key)? else {
             return Ok(None);
         };
         compact::decode_value(state_key_, &bytes)
             .map(Some)
-            .map_err(|err| StoreError::Corrupt(format!("state entry {state_key_:?}: {err}")).into())
+            .map_err(|err| StoreError::Corrupt(format!("state entry {state_key_:?}: {err}")))
+    }
+}
+
+impl StateView for Store {
+    fn get(&self, state_key_: &StateKey) -> Result<Option<StateValue>, StorageError> {
+        if !state_cache::caches(state_key_) {
+            return Ok(self.read_state_entry(state_key_)?);
+        }
+        let miss = match self.state_cache.get(state_key_) {
+            Ok(cached) => return Ok(cached),
+            Err(miss) => miss,
+        };
+        let value = self.read_state_entry(state_key_)?;
+        self.state_cache.fill(miss, *state_key_, value.clone());
+        Ok(value)
     }
 
     /// The head's, kept in memory.
