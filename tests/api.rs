@@ -3,6 +3,7 @@
 
 mod common;
 
+use serde_json::Value;
 use bwchain_core::primitives::signing::Keypair;
 use bwchain_core::primitives::{Signature, TxBody};
 use common::{error_of, TestChain, BLOCK_TIME_MS};
@@ -302,6 +303,26 @@ fn batch_submission_answers_per_transaction() {
     assert!(results[3]["hash"].is_string(), "{answer}");
     assert!(results[4]["hash"].is_string(), "{answer}");
     assert_eq!(results[2]["status"], 400);
+
+    // `GET /blocks/{id}/tx-hashes` lists what `GET /blocks/{id}` holds.
+    let last = node.include(&claim(3, 20));
+    let (_, info) = node.get(&format!("/txs/{last}"));
+    let height = info["block_height"].as_u64().unwrap();
+    let (_, block) = node.get(&format!("/blocks/{height}"));
+    let (status, listed) = node.get(&format!("/blocks/{height}/tx-hashes"));
+    assert_eq!(status, 200, "{listed}");
+    let in_block: Vec<&Value> = block["txs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|tx| &tx["hash"])
+        .collect();
+    let listed_hashes: Vec<&Value> = listed["tx_hashes"].as_array().unwrap().iter().collect();
+    assert_eq!(listed_hashes, in_block);
+    assert!(listed_hashes.contains(&&Value::from(last.clone())), "{listed}");
+    assert_eq!(listed["height"], height);
+    assert_eq!(listed["hash"], block["hash"]);
+    assert_eq!(node.get("/blocks/999999/tx-hashes").0, 404);
 
     let (status, answer) = node.post("/txs/batch", "[1, 2");
     assert_eq!(status, 400);

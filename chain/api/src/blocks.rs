@@ -19,6 +19,11 @@ pub fn path(id: impl Display) -> String {
     format!("{PATH}/{id}")
 }
 
+/// `/blocks/{id}/tx-hashes`: only the hashes of a block's transactions.
+pub fn tx_hashes_path(id: impl Display) -> String {
+    format!("{PATH}/{id}/tx-hashes")
+}
+
 /// `/blocks?limit=N`, then `&from=H` when a first height is given.
 pub fn page_path(from: Option<u64>, limit: u64) -> String {
     match from {
@@ -111,6 +116,16 @@ pub struct BlockSummary {
     pub header: HeaderJson,
     /// Number of transactions in the block.
     pub txs: u64,
+}
+
+/// `GET /blocks/{id}/tx-hashes`: which transactions a block holds, in
+/// order, without their bodies (a full block of claims is megabytes of
+/// JSON; this is 67 bytes a transaction).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockTxHashes {
+    pub height: u64,
+    pub hash: Hash,
+    pub tx_hashes: Vec<Hash>,
 }
 
 /// `GET /blocks/{id}`.

@@ -15,7 +15,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::accounts::{self, AccountInfo, SessionInfo};
-use crate::blocks::{self, Block, BlockSummary};
+use crate::blocks::{self, Block, BlockSummary, BlockTxHashes};
 use crate::evidence::{self, Evidence};
 use crate::finality::{self, Justification};
 use crate::status::{self, Status};
@@ -165,6 +165,10 @@ impl Client {
     /// `id` is `latest`, a height or a block hash.
     pub fn block(&self, id: impl fmt::Display) -> Result<Block> {
         self.get_as(&blocks::path(id))
+    }
+
+    pub fn block_tx_hashes(&self, id: impl fmt::Display) -> Result<BlockTxHashes> {
+        self.get_as(&blocks::tx_hashes_path(id))
     }
 
     pub fn tx(&self, hash: &Hash) -> Result<TxInfo> {

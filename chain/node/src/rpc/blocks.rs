@@ -2,7 +2,9 @@
 
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use bwchain_api::blocks::{Block, BlockReward, BlockSummary, BlockTx, HeaderJson, PageQuery};
+use bwchain_api::blocks::{
+    Block, BlockReward, BlockSummary, BlockTx, BlockTxHashes, HeaderJson, PageQuery,
+};
 use bwchain_api::finality::Justification;
 use bwchain_core::primitives::Hash;
 
@@ -17,11 +19,29 @@ pub(super) async fn block(
     State(backend): State<Backend>,
     id: Result<Path<String>, PathRejection>,
 ) -> ApiResult<JsonAnswer<Block>> {
-    let id = path(id)?;
+    let stored = stored_block(&backend, &path(id)?)?;
+    Ok(JsonAnswer(block_json(&stored)))
+}
+
+/// `GET /blocks/{id}/tx-hashes`.
+pub(super) async fn tx_hashes(
+    State(backend): State<Backend>,
+    id: Result<Path<String>, PathRejection>,
+) -> ApiResult<JsonAnswer<BlockTxHashes>> {
+    let stored = stored_block(&backend, &path(id)?)?;
+    Ok(JsonAnswer(BlockTxHashes {
+        height: stored.block.header.height,
+        hash: stored.hash(),
+        tx_hashes: stored.tx_hashes,
+    }))
+}
+
+/// The block `id` names: `latest`, a height or a 64-hex block hash.
+fn stored_block(backend: &Backend, id: &str) -> ApiResult<StoredBlock> {
     let stored = if id == "latest" {
         backend.block(&backend.status().head.hash())?
     } else if id.len() == 2 * Hash::LEN {
-        backend.block(&parse_hex::<Hash>("block hash", &id)?)?
+        backend.block(&parse_hex::<Hash>("block hash", id)?)?
     } else {
         let height: u64 = id.parse().map_err(|_| {
             ApiError::bad_request(format!(
@@ -30,8 +50,7 @@ pub(super) async fn block(
         })?;
         backend.block_at(height)?
     };
-    let stored = stored.ok_or_else(|| ApiError::not_found(format!("no block {id}")))?;
-    Ok(JsonAnswer(block_json(&stored)))
+    stored.ok_or_else(|| ApiError::not_found(format!("no block {id}")))
 }
 
 fn block_json(stored: &StoredBlock) -> Block {

@@ -99,6 +99,7 @@ pub fn router_with(backend: impl ApiBackend, options: RouterOptions) -> Router {
         .route("/blocks", get(blocks::blocks))
         .route("/blocks/{id}", get(blocks::block))
         .route("/blocks/{id}/justification", get(blocks::justification))
+        .route("/blocks/{id}/tx-hashes", get(blocks::tx_hashes))
         .route("/txs/{hash}", get(txs::tx))
         .route("/accounts/{account}", get(accounts::account))
         .route("/accounts/{account}/txs", get(inventory::account_txs))
