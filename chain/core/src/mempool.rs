@@ -124,6 +124,8 @@ pub struct Mempool {
     sessions: HashMap<SessionId, BTreeMap<u64, u32>>,
     next_seq: u64,
     bytes: usize,
+    /// [`work_units`] of every pending transaction, summed.
+    work: usize,
 }
 
 impl Mempool {
@@ -144,6 +146,12 @@ impl Mempool {
 
     pub fn bytes(&self) -> usize {
         self.bytes
+    }
+
+    /// The pending transactions' [`work_units`], summed: how much block
+    /// building they wait for.
+    pub fn work(&self) -> usize {
+        self.work
     }
 
     pub fn contains(&self, hash: &Hash) -> bool {
@@ -290,6 +298,7 @@ impl Mempool {
         let seq = self.next_seq;
         self.next_seq += 1;
         self.bytes += size;
+        self.work += work_units(&tx);
         self.by_hash.insert(hash, (tx.from, tx.nonce));
         self.by_seq.insert(seq, hash);
         self.by_count.remove(&(pending, tx.from));
@@ -385,6 +394,7 @@ impl Mempool {
         self.by_hash.remove(&entry.hash);
         self.by_seq.remove(&entry.seq);
         self.bytes -= entry.size;
+        self.work -= work_units(&entry.tx);
         Some(entry)
     }
 
@@ -537,6 +547,7 @@ mod tests {
             .collect();
         assert_eq!(order, vec![ha0, hb0, ha1, ha2]);
         assert_eq!(pool.candidates_within(2, usize::MAX).len(), 2);
+        assert_eq!(pool.work(), order.len());
 
         // a1 became invalid: a1 and a2 go, a0 stays.
         let dropped = pool.remove_invalid(&ha1);
@@ -551,6 +562,7 @@ mod tests {
         pool.prune_sender(&bob.account(), 1);
         assert!(pool.is_empty());
         assert_eq!(pool.bytes(), 0);
+        assert_eq!(pool.work(), 0);
 
         let (a0, ha0) = tx(&alice, 0);
         let (a1, ha1) = tx(&alice, 1);

@@ -12,6 +12,9 @@ impl Node {
         added: &[Block],
     ) -> Result<(), NodeError> {
         chain.head = head;
+        // Submissions held for a smaller backlog look again once this
+        // returns (they need the lock held here).
+        self.shared.head_moved.notify_all();
         let senders: BTreeSet<Account> = added
             .iter()
             .flat_map(|block| block.txs.iter().map(|tx| tx.from))

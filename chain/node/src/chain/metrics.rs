@@ -55,6 +55,8 @@ pub struct Metrics {
     pub txs_evicted: IntCounter,
     /// Submissions refused from the cache of recent refusals.
     pub txs_refused_cached: IntCounter,
+    /// API submissions held until the mempool's backlog shrank.
+    pub submissions_held: IntCounter,
     /// 1 once another node was seen signing with this node's key.
     pub doppelganger: IntGauge,
     pub block_build_seconds: Histogram,
@@ -180,6 +182,10 @@ impl Metrics {
             txs_refused_cached: counter(
                 "bwchain_txs_refused_cached_total",
                 "Submissions refused at once because the same transaction was refused recently.",
+            ),
+            submissions_held: counter(
+                "bwchain_submissions_held_total",
+                "API submissions (requests) held until the mempool's backlog was below a few blocks of work.",
             ),
             doppelganger: {
                 let gauge = IntGauge::with_opts(Opts::new(

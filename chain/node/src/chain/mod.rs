@@ -42,7 +42,7 @@ mod votes;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use bwchain_core::consensus::{
     self, build_block, check_header, check_header_alone, verify_block_with, BlockError, BlockTree,
@@ -136,6 +136,9 @@ struct Shared {
     keypair: Option<Keypair>,
     store: Store,
     chain: Mutex<ChainState>,
+    /// Signalled when the head moves (and the mempool shrinks): wakes the
+    /// submissions that [`Node::hold_while_backlogged`] holds.
+    head_moved: Condvar,
     metrics: Metrics,
     outbound: mpsc::Sender<Outbound>,
     /// Checks signatures on all cores, keeping devices' keys decompressed.
@@ -213,6 +216,7 @@ impl Node {
                     votes,
                     guard,
                 }),
+                head_moved: Condvar::new(),
                 spec: config.spec,
                 keypair: config.keypair,
                 store,

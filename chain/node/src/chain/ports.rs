@@ -209,10 +209,12 @@ impl ChainReader for Node {
 
 impl TxSubmitter for Node {
     fn submit_tx(&self, tx: Tx) -> Result<Hash, SubmitError> {
+        self.hold_while_backlogged();
         Node::submit_tx(self, tx)
     }
 
     fn submit_batch(&self, txs: Vec<Tx>) -> Vec<Result<Hash, SubmitError>> {
+        self.hold_while_backlogged();
         Node::submit_batch(self, txs, now_ms())
     }
 }
