@@ -3,10 +3,10 @@
 
 mod common;
 
-use serde_json::Value;
 use bwchain_core::primitives::signing::Keypair;
 use bwchain_core::primitives::{Signature, TxBody};
 use common::{error_of, TestChain, BLOCK_TIME_MS};
+use serde_json::Value;
 
 #[test]
 fn bad_requests_get_clear_errors_and_change_nothing() {
@@ -319,7 +319,10 @@ fn batch_submission_answers_per_transaction() {
         .collect();
     let listed_hashes: Vec<&Value> = listed["tx_hashes"].as_array().unwrap().iter().collect();
     assert_eq!(listed_hashes, in_block);
-    assert!(listed_hashes.contains(&&Value::from(last.clone())), "{listed}");
+    assert!(
+        listed_hashes.contains(&&Value::from(last.clone())),
+        "{listed}"
+    );
     assert_eq!(listed["height"], height);
     assert_eq!(listed["hash"], block["hash"]);
     assert_eq!(node.get("/blocks/999999/tx-hashes").0, 404);

@@ -63,6 +63,7 @@ use tokio::sync::mpsc;
 use crate::clock::now_ms;
 use crate::store::{ChainUpdate, Store, StoreError, StoredBlock, TxLocation};
 
+pub use admission::{BACKLOG_BLOCKS, MAX_HOLD};
 pub use errors::{ImportError, Imported, Misbehavior, NodeError, SubmitError};
 pub use guard::{GuardConfig, SigningState};
 pub use metrics::Metrics;
