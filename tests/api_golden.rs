@@ -394,6 +394,10 @@ fn every_endpoint_answers_with_the_pinned_json_shape() {
     ));
     assert_eq!(by_hash, claim_block);
     golden.answer("block_by_hash", &by_hash);
+    golden.answer(
+        "block_tx_hashes",
+        &node.get(&format!("/blocks/{claim_height}/tx-hashes")),
+    );
 
     golden.answer(
         "tx_claim_included",
