@@ -11,7 +11,7 @@ use bwchain_core::primitives::signing::Keypair;
 use bwchain_core::primitives::{Signature, Tx, TxBody};
 use std::process::Command;
 
-use common::{error_of, NodeProcess, TestChain, BIN};
+use common::{error_of, one_receipt_claim, NodeProcess, TestChain, BIN};
 
 fn json(tx: &Tx) -> String {
     serde_json::to_string(tx).unwrap()
@@ -115,16 +115,7 @@ fn pending_spending_and_pending_receipts_are_counted() {
     // the reason (it could only fail as a replay once the first is included).
     let bob = Keypair::dev("bob");
     let carol = Keypair::dev("carol");
-    let claim = |nonce: u64, bytes: u64| {
-        let receipt = carol.sign_receipt(&g, bob.account(), 1, bytes);
-        bob.sign_tx(
-            &g,
-            nonce,
-            TxBody::Claim {
-                receipts: vec![receipt],
-            },
-        )
-    };
+    let claim = |nonce: u64, bytes: u64| one_receipt_claim(&g, &bob, &carol, nonce, 1, bytes);
     let (status, body) = node.post("/txs", &json(&claim(0, 1_000)));
     assert_eq!(status, 202, "{body}");
     let response = node.post("/txs", &json(&claim(1, 1_000)));

@@ -5,7 +5,7 @@ mod common;
 
 use bwchain_core::primitives::signing::Keypair;
 use bwchain_core::primitives::{Signature, TxBody};
-use common::{error_of, TestChain, BLOCK_TIME_MS};
+use common::{error_of, one_receipt_claim, TestChain, BLOCK_TIME_MS};
 use serde_json::Value;
 
 #[test]
@@ -16,16 +16,7 @@ fn bad_requests_get_clear_errors_and_change_nothing() {
     let g = chain.genesis_hash;
     let bob = Keypair::dev("bob");
     let carol = Keypair::dev("carol");
-    let claim = |nonce: u64, bytes: u64| {
-        let receipt = carol.sign_receipt(&g, bob.account(), 1, bytes);
-        bob.sign_tx(
-            &g,
-            nonce,
-            TxBody::Claim {
-                receipts: vec![receipt],
-            },
-        )
-    };
+    let claim = |nonce: u64, bytes: u64| one_receipt_claim(&g, &bob, &carol, nonce, 1, bytes);
     let json = |tx: &bwchain_core::primitives::Tx| serde_json::to_string(tx).unwrap();
 
     // (request, expected status, words the error must contain)
@@ -45,14 +36,7 @@ fn bad_requests_get_clear_errors_and_change_nothing() {
     let wrong_nonce = json(&claim(5, 10));
     let unknown_device = {
         let stranger = Keypair::dev("mallory");
-        let receipt = stranger.sign_receipt(&g, bob.account(), 1, 10);
-        json(&bob.sign_tx(
-            &g,
-            0,
-            TxBody::Claim {
-                receipts: vec![receipt],
-            },
-        ))
+        json(&one_receipt_claim(&g, &bob, &stranger, 0, 1, 10))
     };
     // frank holds nothing (every dev account in genesis is funded).
     let overspend = json(&Keypair::dev("frank").sign_tx(
@@ -269,16 +253,8 @@ fn batch_submission_answers_per_transaction() {
     let g = chain.genesis_hash;
     let bob = Keypair::dev("bob");
     let carol = Keypair::dev("carol");
-    let claim = |nonce: u64, session: u64| {
-        let receipt = carol.sign_receipt(&g, bob.account(), session, 1 << 20);
-        bob.sign_tx(
-            &g,
-            nonce,
-            TxBody::Claim {
-                receipts: vec![receipt],
-            },
-        )
-    };
+    let claim =
+        |nonce: u64, session: u64| one_receipt_claim(&g, &bob, &carol, nonce, session, 1 << 20);
     let mut forged = claim(1, 2);
     forged.signature = Signature([9; 64]);
     // Larger than a single request may be, within the batch limit.

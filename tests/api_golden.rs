@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use bwchain_core::primitives::signing::Keypair;
 use bwchain_core::primitives::{Signature, Tx, TxBody};
-use common::{NodeProcess, TestChain, BLOCK_TIME_MS, WAIT};
+use common::{one_receipt_claim, NodeProcess, TestChain, BLOCK_TIME_MS, WAIT};
 use serde_json::{json, Map, Value};
 
 /// Keys whose string values are tags (enum variants, statuses): their
@@ -313,13 +313,7 @@ fn every_endpoint_answers_with_the_pinned_json_shape() {
 
     // Each transaction is submitted alone and waited for, so every block
     // that holds one holds only that one: the shapes do not depend on timing.
-    let claim = bob.sign_tx(
-        &g,
-        0,
-        TxBody::Claim {
-            receipts: vec![carol.sign_receipt(&g, bob.account(), 1, 1 << 20)],
-        },
-    );
+    let claim = one_receipt_claim(&g, &bob, &carol, 0, 1, 1 << 20);
     let (post_answer, claim_hash) = submit(&node, &claim);
     golden.answer("post_txs", &post_answer);
     let claim_height = wait_included(&node, &claim_hash);

@@ -6,8 +6,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use bwchain_core::primitives::signing::Keypair;
-use bwchain_core::primitives::{Hash, TxBody};
-use common::{NodeProcess, TestChain, WAIT};
+use bwchain_core::primitives::Hash;
+use common::{one_receipt_claim, NodeProcess, TestChain, WAIT};
 
 /// Submits one claim from each provider, each for a receipt from the next
 /// device, and returns the tx hashes.
@@ -17,20 +17,15 @@ fn submit_round(node: &NodeProcess, chain: &TestChain, round: u64) -> Vec<Hash> 
     for (i, provider_name) in devices.iter().enumerate() {
         let provider = Keypair::dev(provider_name);
         let consumer = Keypair::dev(devices[(i + 1) % devices.len()]);
-        let receipt = consumer.sign_receipt(
-            &chain.genesis_hash,
-            provider.account(),
-            7,
-            (round + 1) << 20,
-        );
         let (_, account) = node.get(&format!("/accounts/{}", provider.account()));
         let nonce = account["next_nonce"].as_u64().expect("next_nonce");
-        let tx = provider.sign_tx(
+        let tx = one_receipt_claim(
             &chain.genesis_hash,
+            &provider,
+            &consumer,
             nonce,
-            TxBody::Claim {
-                receipts: vec![receipt],
-            },
+            7,
+            (round + 1) << 20,
         );
         let (status, body) = node.post("/txs", &serde_json::to_string(&tx).unwrap());
         assert_eq!(status, 202, "{body}");

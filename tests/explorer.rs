@@ -13,8 +13,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bwchain_core::primitives::signing::Keypair;
-use bwchain_core::primitives::TxBody;
-use common::{NodeProcess, TestChain};
+use common::{one_receipt_claim, NodeProcess, TestChain};
 
 /// A page as a browser gets it.
 struct Fetched {
@@ -62,14 +61,7 @@ fn node_with_a_claim(chain: &TestChain) -> (NodeProcess, String, u64, u64) {
     let g = chain.genesis_hash;
     let bob = Keypair::dev("bob");
     let carol = Keypair::dev("carol");
-    let receipt = carol.sign_receipt(&g, bob.account(), 7, 5000);
-    let claim = node.include(&bob.sign_tx(
-        &g,
-        0,
-        TxBody::Claim {
-            receipts: vec![receipt],
-        },
-    ));
+    let claim = node.include(&one_receipt_claim(&g, &bob, &carol, 0, 7, 5000));
     let info = node.get(&format!("/txs/{claim}")).1;
     let height = info["block_height"].as_u64().unwrap();
     let reward = info["outcome"]["provider_reward"].as_u64().unwrap();

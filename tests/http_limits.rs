@@ -12,8 +12,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use bwchain_core::primitives::signing::Keypair;
-use bwchain_core::primitives::TxBody;
-use common::{TestChain, BIN};
+use common::{one_receipt_claim, TestChain, BIN};
 
 /// The node's default header read timeout (`--rpc-header-timeout`).
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
@@ -281,14 +280,7 @@ fn unfinished_uploads_stay_within_the_body_budget() {
     let (status, _) = timed_get(&format!("{}/status", node.url), SLACK);
     let g = chain.genesis_hash;
     let bob = Keypair::dev("bob");
-    let receipt = Keypair::dev("carol").sign_receipt(&g, bob.account(), 1, 10);
-    let claim = bob.sign_tx(
-        &g,
-        0,
-        TxBody::Claim {
-            receipts: vec![receipt],
-        },
-    );
+    let claim = one_receipt_claim(&g, &bob, &Keypair::dev("carol"), 0, 1, 10);
     let submitted = node.post("/txs", &serde_json::to_string(&claim).unwrap());
     eprintln!(
         "uploads: {UPLOADS} unfinished uploads sent {sent_mib} MiB; node RSS {} MiB -> {} MiB (+{grown_mib} MiB); \

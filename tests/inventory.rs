@@ -7,7 +7,7 @@ mod common;
 
 use bwchain_core::primitives::signing::Keypair;
 use bwchain_core::primitives::TxBody;
-use common::TestChain;
+use common::{one_receipt_claim, TestChain};
 use serde_json::Value;
 
 /// The value of one response header of `GET url` sent with `Origin`.
@@ -43,14 +43,7 @@ fn devices_and_account_activity_through_http_and_cli() {
     let dave = Keypair::dev("dave");
 
     // bob serves carol 5000 bytes; alice pays dave 7.
-    let receipt = carol.sign_receipt(&g, bob.account(), 1, 5000);
-    let claim = node.include(&bob.sign_tx(
-        &g,
-        0,
-        TxBody::Claim {
-            receipts: vec![receipt],
-        },
-    ));
+    let claim = node.include(&one_receipt_claim(&g, &bob, &carol, 0, 1, 5000));
     let transfer = node.include(&alice.sign_tx(
         &g,
         0,

@@ -388,6 +388,26 @@ impl Drop for NodeProcess {
     }
 }
 
+/// A claim of one receipt, signed by both: `consumer` received `bytes` in
+/// total from `provider` in `session`; `provider` sends it with `nonce`.
+pub fn one_receipt_claim(
+    genesis_hash: &Hash,
+    provider: &Keypair,
+    consumer: &Keypair,
+    nonce: u64,
+    session: u64,
+    bytes: u64,
+) -> bwchain_core::primitives::Tx {
+    let receipt = consumer.sign_receipt(genesis_hash, provider.account(), session, bytes);
+    provider.sign_tx(
+        genesis_hash,
+        nonce,
+        bwchain_core::primitives::TxBody::Claim {
+            receipts: vec![receipt],
+        },
+    )
+}
+
 /// The `error` message of a JSON error answer.
 pub fn error_of(response: &(u16, Value)) -> &str {
     response.1["error"]

@@ -145,6 +145,20 @@ pub enum TxOutcome {
     SetDevice,
 }
 
+impl TxOutcome {
+    /// Bytes the transaction's receipts credited (0 for anything but a
+    /// claim), saturating: a display and index figure, not a consensus one.
+    pub fn credited_bytes(&self) -> u64 {
+        match self {
+            TxOutcome::Claim { receipts, .. } => receipts
+                .iter()
+                .map(|receipt| receipt.credited_bytes)
+                .fold(0, u64::saturating_add),
+            TxOutcome::Transfer | TxOutcome::SetDevice => 0,
+        }
+    }
+}
+
 /// Why tokens were minted to an account in a block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

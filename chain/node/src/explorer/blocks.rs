@@ -151,14 +151,9 @@ pub(super) fn reward_kind(kind: RewardKind) -> &'static str {
 fn outcome_summary(outcome: &TxOutcome) -> Markup {
     match outcome {
         TxOutcome::Claim {
-            receipts,
-            provider_reward,
+            provider_reward, ..
         } => {
-            let credited = receipts
-                .iter()
-                .map(|receipt| receipt.credited_bytes)
-                .fold(0, u64::saturating_add);
-            html! { (bytes(credited)) " credited, reward " (tokens(*provider_reward)) }
+            html! { (bytes(outcome.credited_bytes())) " credited, reward " (tokens(*provider_reward)) }
         }
         TxOutcome::Transfer => html! { "transferred" },
         TxOutcome::SetDevice => html! { "device updated" },

@@ -142,24 +142,13 @@ fn account_tx<B: ChainReader + ?Sized>(
         return Ok(None);
     };
     let role = api_role(entry.role);
-    let (credited_bytes, reward) = match &outcome {
+    let reward = match &outcome {
         TxOutcome::Claim {
-            receipts,
-            provider_reward,
-        } => {
-            let credited = receipts
-                .iter()
-                .map(|receipt| receipt.credited_bytes)
-                .fold(0u64, u64::saturating_add);
-            let reward = if role == bwchain_api::inventory::TxRole::Sent {
-                *provider_reward
-            } else {
-                0
-            };
-            (credited, reward)
-        }
-        _ => (0, 0),
+            provider_reward, ..
+        } if role == bwchain_api::inventory::TxRole::Sent => *provider_reward,
+        _ => 0,
     };
+    let credited_bytes = outcome.credited_bytes();
     let amount = match &tx.body {
         TxBody::Transfer { amount, .. } => *amount,
         _ => 0,

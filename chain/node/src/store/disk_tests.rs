@@ -117,8 +117,8 @@ impl ClaimChain {
     }
 }
 
-/// Live bytes (key + value) and entries per record kind.
-fn live_bytes(store: &Store) -> std::collections::BTreeMap<u8, (usize, usize)> {
+/// Entries and their live bytes (key + value) per record kind.
+pub(super) fn live_bytes(store: &Store) -> std::collections::BTreeMap<u8, (usize, usize)> {
     let mut live = std::collections::BTreeMap::<u8, (usize, usize)>::new();
     for entry in store.db.iter() {
         let (k, v) = entry.unwrap();

@@ -145,11 +145,7 @@ pub(super) fn unindex_block(batch: &mut sled::Batch, stored: &StoredBlock) {
 pub fn credited_bytes(outcomes: &[TxOutcome]) -> u64 {
     outcomes
         .iter()
-        .flat_map(|outcome| match outcome {
-            TxOutcome::Claim { receipts, .. } => receipts.as_slice(),
-            _ => &[],
-        })
-        .map(|receipt| receipt.credited_bytes)
+        .map(TxOutcome::credited_bytes)
         .fold(0, u64::saturating_add)
 }
 

@@ -120,14 +120,7 @@ mod growth_tests {
         commit(blocks);
         let after = store.size_on_disk().unwrap();
         if std::env::var_os("BWCHAIN_GROWTH_BREAKDOWN").is_some() {
-            let mut live = std::collections::BTreeMap::<u8, (usize, usize)>::new();
-            for entry in store.db.iter() {
-                let (k, v) = entry.unwrap();
-                let e = live.entry(k[0]).or_default();
-                e.0 += 1;
-                e.1 += k.len() + v.len();
-            }
-            for (prefix, (count, bytes)) in live {
+            for (prefix, (count, bytes)) in crate::store::disk_tests::live_bytes(&store) {
                 eprintln!("{}: {count} entries, {bytes} bytes", prefix as char);
             }
             eprintln!("on disk: {after} bytes");
