@@ -26,11 +26,7 @@ struct Fetched {
 
 /// `GET url` asking for HTML, following redirects (as a browser does).
 fn fetch(url: &str) -> Fetched {
-    let agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(30)))
-        .build()
-        .new_agent();
+    let agent = common::agent(Some(Duration::from_secs(30)));
     let mut response = agent
         .get(url)
         .header("accept", "text/html,application/xhtml+xml")

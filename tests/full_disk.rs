@@ -171,11 +171,7 @@ fn a_full_disk_stops_the_node_cleanly_and_loses_nothing() {
 
 /// One request; `None` when the node does not answer.
 fn try_http(url: &str, body: Option<&str>) -> Option<(u16, serde_json::Value)> {
-    let agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(10)))
-        .build()
-        .new_agent();
+    let agent = common::agent(Some(Duration::from_secs(10)));
     let mut response = match body {
         Some(body) => agent
             .post(url)

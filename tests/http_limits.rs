@@ -47,11 +47,7 @@ fn server_closed(stream: &mut TcpStream) -> bool {
 
 /// A GET through a fresh connection: the status and how long it took.
 fn timed_get(url: &str, timeout: Duration) -> (Result<u16, String>, Duration) {
-    let agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(timeout))
-        .build()
-        .new_agent();
+    let agent = common::agent(Some(timeout));
     let start = Instant::now();
     let result = agent
         .get(url)
@@ -301,11 +297,7 @@ fn unfinished_uploads_stay_within_the_body_budget() {
 
 /// One `POST` of `body`: the status, the `Retry-After` header and the body.
 fn post_raw(url: &str, body: &str) -> (u16, Option<String>, String) {
-    let agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(30)))
-        .build()
-        .new_agent();
+    let agent = common::agent(Some(Duration::from_secs(30)));
     let mut response = agent
         .post(url)
         .header("content-type", "application/json")

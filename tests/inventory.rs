@@ -12,10 +12,7 @@ use serde_json::Value;
 
 /// The value of one response header of `GET url` sent with `Origin`.
 fn header_of(method: &str, url: &str, origin: &str, name: &str) -> Option<String> {
-    let agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .new_agent();
+    let agent = common::agent(None);
     let response = match method {
         "GET" => agent.get(url).header("origin", origin).call(),
         _ => agent

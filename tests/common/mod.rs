@@ -431,13 +431,19 @@ pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// An HTTP client that hands back every status (4xx and 5xx are answers
+/// to check, not errors), giving up after `timeout` if one is given.
+pub fn agent(timeout: Option<Duration>) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(timeout)
+        .build()
+        .new_agent()
+}
+
 /// A minimal HTTP request: status and JSON body (Null if not JSON).
 pub fn http(url: &str, body: Option<&str>) -> (u16, Value) {
-    let agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(30)))
-        .build()
-        .new_agent();
+    let agent = agent(Some(Duration::from_secs(30)));
     let response = match body {
         Some(body) => agent
             .post(url)
