@@ -37,7 +37,7 @@ impl Store {
                 .get(META_ACCUMULATOR)?
                 .ok_or_else(|| StoreError::Corrupt("no state accumulator".into()))?;
             let accumulator = decode(&old)?;
-            let mut batch = sled::Batch::default();
+            let mut batch = Writes::default();
             batch.insert(
                 ACCUMULATOR_CHECKPOINT,
                 checkpoint_bytes(&head.hash(), &accumulator),

@@ -393,3 +393,77 @@ fn numbers_of_a_failed_commit_are_stored_by_the_next() {
     assert_eq!(store.get(&session).unwrap(), Some(StateValue::Session(500)));
     assert!(store.state_entries().all(|entry| entry.is_ok()));
 }
+
+#[test]
+fn a_commit_interrupted_after_its_record_is_completed_on_opening() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut chain = ClaimChain::new();
+    let spec = chain.spec.clone();
+    let (block, pending_writes) = {
+        let store = Store::open(dir.path(), &spec).unwrap();
+        chain.commit(&store, 2);
+        let before = store.head().unwrap();
+        // The third block stops a few hundred writes into its bulk.
+        writes::FAIL_AFTER.with(|fail| fail.set(Some(300)));
+        let txs: Vec<(Hash, Tx)> = (0..CLAIMS_PER_BLOCK)
+            .map(|_| {
+                let tx = chain.claim();
+                (testkit::tx_hash(&spec, &tx), tx)
+            })
+            .collect();
+        let timestamp =
+            spec.genesis.genesis_time_ms + (before.slot + 1) * spec.genesis.block_time_ms;
+        let built = build_block(
+            &spec,
+            &before,
+            &store,
+            chain.authority.account(),
+            timestamp,
+            txs,
+        )
+        .unwrap();
+        let block = built.sign(&chain.authority);
+        let failed = store.commit_block(
+            &built.header,
+            &block,
+            &built.executed,
+            Some(before.slot + 1),
+            None,
+            false,
+        );
+        writes::FAIL_AFTER.with(|fail| fail.set(None));
+        assert!(matches!(failed, Err(StoreError::Io(_))), "{failed:?}");
+        // Stopped part way: the head has not moved, the record is there.
+        assert_eq!(store.head().unwrap().hash(), before.hash());
+        let record = store.db.get(META_PENDING_COMMIT).unwrap().unwrap();
+        let pending = PendingCommit::decode(&record).unwrap();
+        assert!(pending.bulk.len() > 300, "{}", pending.bulk.len());
+        (built, pending.bulk.len())
+    };
+    let store = tests::reopen(dir.path(), &spec).unwrap();
+    let head = store.head().unwrap();
+    assert_eq!(
+        head.hash(),
+        block.header.hash(),
+        "{pending_writes} writes replayed"
+    );
+    assert_eq!(store.accumulator().unwrap().root(), head.state_root);
+    assert_eq!(store.db.get(META_PENDING_COMMIT).unwrap(), None);
+    for change in &block.executed.changes {
+        assert_eq!(
+            store.get(&change.key).unwrap(),
+            change.after,
+            "{:?}",
+            change.key
+        );
+    }
+    for tx_hash in &block.executed.tx_hashes {
+        assert_eq!(
+            store.tx_location(tx_hash).unwrap().unwrap().height,
+            head.height
+        );
+    }
+    // And the chain goes on from there.
+    chain.commit(&store, 1);
+    assert_eq!(store.head().unwrap().height, head.height + 1);
+}

@@ -10,7 +10,7 @@ impl Store {
     pub(crate) fn put_evidence(&self, evidence: &Evidence) -> Result<(), StoreError> {
         let mut id = evidence.proposer.0.to_vec();
         id.extend_from_slice(&evidence.slot.to_be_bytes());
-        let mut batch = sled::Batch::default();
+        let mut batch = Writes::default();
         batch.insert(key(EVIDENCE, &id), codec::encode(evidence));
         self.apply_flushed(batch)
     }
@@ -18,7 +18,7 @@ impl Store {
     /// Records this authority's vote as its last, flushed: only then may it
     /// leave the node (FINALITY.md V2).
     pub(crate) fn put_last_vote(&self, vote: &SignedVote) -> Result<(), StoreError> {
-        let mut batch = sled::Batch::default();
+        let mut batch = Writes::default();
         batch.insert(META_LAST_VOTE, codec::encode(vote));
         self.apply_flushed(batch)
     }
@@ -35,7 +35,7 @@ impl Store {
         id.extend_from_slice(&codec::encode(&evidence.offence));
         id.extend_from_slice(&evidence.first.signature.0);
         id.extend_from_slice(&evidence.second.signature.0);
-        let mut batch = sled::Batch::default();
+        let mut batch = Writes::default();
         batch.insert(key(VOTE_EVIDENCE, &id), codec::encode(evidence));
         self.apply_flushed(batch)
     }
@@ -64,7 +64,7 @@ impl Store {
 
     /// Drops the certificates of checkpoints below `slot`.
     pub(crate) fn forget_certificates_below(&self, slot: u64) -> Result<(), StoreError> {
-        let mut batch = sled::Batch::default();
+        let mut batch = Writes::default();
         for entry in self.db.scan_prefix([CERTIFICATE]) {
             let (stored_key, _) = entry?;
             let checkpoint: Checkpoint = codec::decode(&stored_key[1..])?;
@@ -72,7 +72,7 @@ impl Store {
                 batch.remove(stored_key);
             }
         }
-        self.write(|| self.db.apply_batch(batch))
+        self.write(|| self.db.apply_batch(batch.into_batch()))
     }
 
     /// Commits a new finalized checkpoint with its proof and drops the undo
@@ -83,7 +83,7 @@ impl Store {
         period_height: Option<u64>,
         newly_final: &[Hash],
     ) -> Result<(), StoreError> {
-        let mut batch = sled::Batch::default();
+        let mut batch = Writes::default();
         let encoded = codec::encode(finality);
         batch.insert(META_FINALITY, encoded.clone());
         if let Some(height) = period_height {

@@ -15,7 +15,7 @@ use bwchain_core::primitives::codec;
 use bwchain_core::primitives::{Account, Block, Hash, TxBody, TxOutcome};
 use bwchain_core::state::{DeviceRecord, StateKey, StateValue};
 
-use super::{key, state_key, Store, StoreError, StoredBlock};
+use super::{key, state_key, Store, StoreError, StoredBlock, Writes};
 
 const ACCOUNT_INDEX: u8 = b'X';
 /// Set when the whole chosen chain is indexed. Outside the `M` range.
@@ -128,14 +128,14 @@ fn entry_key(account: &Account, height: u64, index: u32, role: TxRole) -> Vec<u8
 }
 
 /// Adds a block's index entries to `batch`.
-pub(super) fn index_block(batch: &mut sled::Batch, block: &Block, tx_hashes: &[Hash]) {
+pub(super) fn index_block(batch: &mut Writes, block: &Block, tx_hashes: &[Hash]) {
     for (entry, hash) in entries(block, tx_hashes) {
         batch.insert(entry, &hash.0);
     }
 }
 
 /// Removes a reverted block's index entries in `batch`.
-pub(super) fn unindex_block(batch: &mut sled::Batch, stored: &StoredBlock) {
+pub(super) fn unindex_block(batch: &mut Writes, stored: &StoredBlock) {
     for (entry, _) in entries(&stored.block, &stored.tx_hashes) {
         batch.remove(entry);
     }
@@ -153,7 +153,7 @@ pub fn credited_bytes(outcomes: &[TxOutcome]) -> u64 {
 /// minus `removed`.
 pub(super) fn update_credited(
     store: &Store,
-    batch: &mut sled::Batch,
+    batch: &mut Writes,
     added: u64,
     removed: u64,
 ) -> Result<(), StoreError> {
@@ -167,7 +167,7 @@ pub(super) fn update_credited(
 }
 
 /// Marks a new store's index complete (it holds only the genesis block).
-pub(super) fn mark_indexed(batch: &mut sled::Batch) {
+pub(super) fn mark_indexed(batch: &mut Writes) {
     batch.insert(ACCOUNT_INDEX_DONE, &[]);
 }
 
@@ -178,7 +178,7 @@ impl Store {
         if self.db.get(ACCOUNT_INDEX_DONE)?.is_some() {
             return Ok(());
         }
-        let mut batch = sled::Batch::default();
+        let mut batch = Writes::default();
         let mut height = 0;
         let mut credited = 0u64;
         while let Some(stored) = self.block_at(height)? {
@@ -188,7 +188,7 @@ impl Store {
         }
         batch.insert(CREDITED_TOTAL, &credited.to_be_bytes());
         mark_indexed(&mut batch);
-        self.db.apply_batch(batch)?;
+        self.db.apply_batch(batch.into_batch())?;
         self.db.flush()?;
         Ok(())
     }

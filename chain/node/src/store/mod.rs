@@ -12,7 +12,7 @@
 //! | `V` + authority + target slot + offence + both signatures | [`VoteEvidence`]: slashable votes |
 //! | `C` + bincode(Checkpoint) | the [`Certificate`] that justified it   |
 //! | `P` + height (u64 BE)    | the [`Finality`] of the first finalized checkpoint at or above each multiple of [`PROOF_PERIOD`] heights |
-//! | `M` + name               | metadata: head, last signed slot, last vote, latest finality |
+//! | `M` + name               | metadata: head, last signed slot, last vote, latest finality; the redo record of a commit in progress |
 //! | `Ggenesis`               | the genesis JSON (`Mgenesis` in older stores) |
 //! | `Aaccumulator`           | the accumulator checkpoint: a block hash and the state's [`LtHash`] after that block |
 //! | `R` + height (u64 BE)    | the values at the checkpoint of the entries that block first changed since (`Vec<(StateKey, Option<StateValue>)>`) |
@@ -20,11 +20,22 @@
 //! | `Fformat`                | the store's format version, [`STORE_FORMAT`] (u32 BE; absent: 1) |
 //! | `N` + number (u32 BE)    | the account of that number, which stored receipts and session entries name accounts by (`compact.rs`) |
 //!
-//! Every block is committed with one atomic `apply_batch` (block, its state
-//! changes, tx index, head pointer and the proposer's last signed slot
-//! together) followed by a flush, before anyone hears of the block. A crash
-//! therefore leaves the store at the previous block or the new one, never in
-//! between.
+//! Every block is committed (block, its state changes, tx index, head
+//! pointer and the proposer's last signed slot together) and flushed before
+//! anyone hears of the block, and a crash leaves the store at the previous
+//! block or the new one, never in between. A small commit (an empty
+//! block's) is one atomic `apply_batch`. A large one is not: sled's
+//! `apply_batch` holds a process-wide lock that stops every reader (the
+//! API, admission, the next block's build) while it writes, and a block of
+//! 25 000 new sessions took 150-200 ms of it per half-second slot. Instead
+//! its writes are first stored, flushed, as one redo record
+//! (`Mpending_commit`, see `writes.rs`), then applied one by one while
+//! readers go on, then the head pointer moves and the record goes in one
+//! small atomic batch. Opening a store that holds a record replays it
+//! (every write is idempotent), so an interrupted commit is completed.
+//! Until the head moves, a reader may meet some of the new block's entries:
+//! each entry read is the old head's or the new one's, which is what the
+//! node's readers expect (`chain::admission`).
 //!
 //! The 2 KiB state accumulator is not rewritten with every block: sled is
 //! log-structured, so every overwrite appends, and rewriting it (next to the
@@ -72,10 +83,12 @@ mod compact;
 mod finality;
 mod inventory;
 mod state_cache;
+mod writes;
 
 pub use inventory::{block_entries, credited_bytes, AccountTxEntry, TxRole};
 
 use accumulator::{checkpoint_bytes, to_hash, Accumulator};
+use writes::{PendingCommit, Writes};
 
 /// How long opening waits for a data directory's lock to be released.
 const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
@@ -105,6 +118,11 @@ pub const ACCUMULATOR_MAX_TOUCHED: usize = 1 << 16;
 /// The size of an accumulator checkpoint (block hash and accumulator): a
 /// block whose `R` records would be larger writes a checkpoint instead.
 const CHECKPOINT_BYTES: usize = 32 + 2 * bwchain_core::state::LTHASH_LANES;
+
+/// Commits of more writes than this go behind a redo record
+/// ([`Store::apply_commit`]); smaller ones, an empty block's among them,
+/// are one atomic batch and cost no record.
+const LOGGED_COMMIT_WRITES: usize = 256;
 /// The layout this code reads and writes. 1: blocks and state entries
 /// stored in the consensus encoding; 2: blocks and session entries in the
 /// compact forms of `compact.rs`.
@@ -124,6 +142,8 @@ const GENESIS: &[u8] = b"Ggenesis";
 const META_GENESIS: &[u8] = b"Mgenesis";
 const META_LAST_SIGNED_SLOT: &[u8] = b"Mlast_signed_slot";
 const META_LAST_VOTE: &[u8] = b"Mlast_vote";
+/// A large commit's redo record while it is being applied.
+const META_PENDING_COMMIT: &[u8] = b"Mpending_commit";
 const META_FINALITY: &[u8] = b"Mfinality";
 
 /// A block with what executing it produced, as stored.
@@ -235,7 +255,7 @@ fn state_key(state_key: &StateKey) -> Vec<u8> {
 
 /// Stores, in `batch`, the accounts numbered and not stored yet; returns
 /// how many are stored once the batch is applied.
-fn store_numbers(batch: &mut sled::Batch, accounts: &compact::Accounts) -> usize {
+fn store_numbers(batch: &mut Writes, accounts: &compact::Accounts) -> usize {
     for (number, account) in accounts.unstored() {
         batch.insert(key(ACCOUNT_NUMBER, &number.to_be_bytes()), &account.0);
     }
@@ -294,6 +314,10 @@ impl Store {
             match Self::try_open_db(path) {
                 Err(StoreError::InUse { .. }) if std::time::Instant::now() < deadline => {
                     std::thread::sleep(std::time::Duration::from_millis(25));
+                }
+                Ok(store) => {
+                    store.finish_interrupted_commit()?;
+                    return Ok(store);
                 }
                 result => return result,
             }
@@ -392,7 +416,7 @@ impl Store {
     }
 
     fn init_genesis(&self, spec: &ChainSpec) -> Result<(), StoreError> {
-        let mut batch = sled::Batch::default();
+        let mut batch = Writes::default();
         let genesis_hash = spec.genesis_hash();
         let stored = StoredBlock::genesis(spec);
         batch.insert(FORMAT, &STORE_FORMAT.to_be_bytes());
@@ -477,7 +501,7 @@ impl Store {
     /// one atomic batch, flushed before returning. A crash leaves either the
     /// old chain or the new one.
     pub(crate) fn commit_update(&self, update: ChainUpdate<'_>) -> Result<(), StoreError> {
-        let mut batch = sled::Batch::default();
+        let mut batch = Writes::default();
         // Held until the batch is applied, so that no other commit moves
         // the checkpoint in between.
         let mut accumulator = self.lock_accumulator();
@@ -566,8 +590,10 @@ impl Store {
         }
         let numbered = store_numbers(&mut batch, &accounts);
         drop(accounts);
+        // Written last: until it moves, the chosen chain is the old one.
+        let mut last = Writes::default();
         if let Some(head) = head {
-            batch.insert(META_HEAD, &head.0);
+            last.insert(META_HEAD, &head.0);
         }
         if checkpoint {
             let head = match head {
@@ -605,7 +631,7 @@ impl Store {
         };
         self.state_cache
             .begin_commit(cached_writes().map(|(key, _)| key));
-        self.apply_flushed(batch)?;
+        self.apply_commit(batch, last)?;
         self.state_cache
             .end_commit(cached_writes().map(|(key, value)| (key, value)));
         self.write_accounts().mark_stored(numbered);
@@ -649,9 +675,50 @@ impl Store {
         })
     }
 
+    /// Applies a block's writes, then flushes them: in one atomic batch when
+    /// they are few; else behind a redo record (see the module docs), so
+    /// that sled's `apply_batch` does not stop every reader in the process
+    /// (admission, the API, the next block's build) while thousands of
+    /// entries are written.
+    fn apply_commit(&self, mut bulk: Writes, last: Writes) -> Result<(), StoreError> {
+        if bulk.len() + last.len() <= LOGGED_COMMIT_WRITES {
+            bulk.append(last);
+            return self.apply_flushed(bulk);
+        }
+        let record = PendingCommit { bulk, last };
+        self.write(|| self.db.insert(META_PENDING_COMMIT, record.encode()))?;
+        self.write(|| self.db.flush().map(drop))?;
+        self.finish_commit(record)
+    }
+
+    /// Applies a redo record's writes one by one, then, atomically, its
+    /// last writes with the record's removal; flushed.
+    fn finish_commit(&self, record: PendingCommit) -> Result<(), StoreError> {
+        let PendingCommit { bulk, mut last } = record;
+        self.write(|| bulk.apply_each(&self.db))?;
+        last.remove(META_PENDING_COMMIT);
+        self.apply_flushed(last)
+    }
+
+    /// Completes a commit that a crash interrupted after its redo record
+    /// was written: every write is replayed (they are idempotent).
+    fn finish_interrupted_commit(&self) -> Result<(), StoreError> {
+        let Some(bytes) = self.db.get(META_PENDING_COMMIT)? else {
+            return Ok(());
+        };
+        let record = PendingCommit::decode(&bytes).ok_or_else(|| {
+            StoreError::Corrupt("the record of an interrupted commit is unreadable".into())
+        })?;
+        tracing::warn!(
+            writes = record.bulk.len() + record.last.len(),
+            "completing a block commit that a crash interrupted"
+        );
+        self.finish_commit(record)
+    }
+
     /// Applies a batch atomically, then flushes it to disk.
-    fn apply_flushed(&self, batch: sled::Batch) -> Result<(), StoreError> {
-        self.write(|| self.db.apply_batch(batch))?;
+    fn apply_flushed(&self, batch: Writes) -> Result<(), StoreError> {
+        self.write(|| self.db.apply_batch(batch.into_batch()))?;
         self.write(|| self.db.flush().map(drop))
     }
 
@@ -776,14 +843,14 @@ impl Store {
         state_key_: StateKey,
         value: StateValue,
     ) -> Result<(), StoreError> {
-        let mut batch = sled::Batch::default();
+        let mut batch = Writes::default();
         let mut accounts = self.write_accounts();
         batch.insert(
             compact::entry_key(&mut accounts, &state_key_),
             compact::encode_value(&state_key_, &value),
         );
         let numbered = store_numbers(&mut batch, &accounts);
-        self.db.apply_batch(batch)?;
+        self.db.apply_batch(batch.into_batch())?;
         accounts.mark_stored(numbered);
         Ok(())
     }
