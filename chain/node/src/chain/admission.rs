@@ -3,7 +3,19 @@
 //! apply costs little: a cache of recently refused hashes, the shape, a few
 //! state reads ([`precheck_tx`]: nonce, devices, balance), then signatures on
 //! all cores, and last the full check against the state and the pending
-//! transactions under the lock.
+//! transactions under the mempool's lock.
+//!
+//! Claims are admitted under the mempool's lock alone, so they go on while
+//! a block is being written (under the chain lock, which may take a good
+//! part of a slot). The state they are checked against may then be partly
+//! the old head's and partly the new one's; each entry read is one or the
+//! other, and the block's own transactions are still in the mempool until
+//! it is pruned, so a claim admitted then is as valid as one admitted just
+//! before or after (nonces follow the pending ones either way, and a
+//! session's counter must exceed both the state's and the pending ones).
+//! A block builder re-executes every candidate anyway. Transfers and
+//! device changes also take the chain lock: a balance read after the block
+//! but set against pending spends from before it would count them twice.
 
 use std::time::{Duration, Instant};
 
@@ -19,6 +31,13 @@ pub const BACKLOG_BLOCKS: usize = 3;
 /// anyway (and the mempool's limits apply).
 pub const MAX_HOLD: Duration = Duration::from_secs(5);
 
+/// The backlog (in mempool work units) past which API submissions are held.
+pub(super) fn backlog_limit(pacer: &consensus::BuildPacer, spec: &ChainSpec) -> usize {
+    pacer
+        .budget(spec.genesis.block_time_ms)
+        .saturating_mul(BACKLOG_BLOCKS)
+}
+
 impl Node {
     /// Holds an API submission (at most [`MAX_HOLD`]) while the mempool
     /// already has more than [`BACKLOG_BLOCKS`] blocks of work.
@@ -32,27 +51,22 @@ impl Node {
     /// full TCP window does. Relayed transactions are never held.
     pub fn hold_while_backlogged(&self) {
         let deadline = Instant::now() + MAX_HOLD;
-        let block_time_ms = self.spec().genesis.block_time_ms;
-        let mut chain = self.chain();
+        let mut pool = self.pool();
         let mut held = false;
         loop {
-            let limit = chain
-                .pacer
-                .budget(block_time_ms)
-                .saturating_mul(BACKLOG_BLOCKS);
             let now = Instant::now();
-            if chain.mempool.work() <= limit || now >= deadline {
+            if pool.mempool.work() <= pool.backlog_limit || now >= deadline {
                 break;
             }
             held = true;
-            chain = self
+            pool = self
                 .shared
                 .head_moved
-                .wait_timeout(chain, deadline - now)
+                .wait_timeout(pool, deadline - now)
                 .unwrap_or_else(|poisoned| poisoned.into_inner())
                 .0;
         }
-        drop(chain);
+        drop(pool);
         if held {
             self.metrics().submissions_held.inc();
         }
@@ -113,17 +127,22 @@ impl Node {
         }
         let mut accepted = Vec::new();
         {
-            let mut chain = self.chain();
+            let needs_chain = txs
+                .iter()
+                .enumerate()
+                .any(|(index, tx)| results[index].is_none() && !is_claim(tx));
+            let _chain = needs_chain.then(|| self.chain());
+            let mut pool = self.pool();
             for (index, tx) in txs.into_iter().enumerate() {
                 if results[index].is_some() {
                     continue;
                 }
                 let hash = hashes[index];
-                if chain.mempool.contains(&hash) {
+                if pool.mempool.contains(&hash) {
                     results[index] = Some(Ok(hash));
                     continue;
                 }
-                let outcome = self.admit_checked(&mut chain, tx.clone(), hash, now_ms);
+                let outcome = self.admit_checked(&mut pool, tx.clone(), hash, now_ms);
                 if outcome.is_ok() {
                     self.metrics().submitted(hash, now_ms);
                     accepted.push(tx);
@@ -157,7 +176,7 @@ impl Node {
     pub(super) fn admit(&self, tx: Tx, now_ms: u64) -> Result<(Hash, bool), SubmitError> {
         let spec = self.spec();
         let hash = signing::tx_hash(&spec.genesis_hash(), &tx);
-        if self.chain().mempool.contains(&hash) {
+        if self.pool().mempool.contains(&hash) {
             return Ok((hash, false));
         }
         self.cheap_checks(&tx, &hash)?;
@@ -169,8 +188,8 @@ impl Node {
         {
             return Err(self.remember_refusal(hash, err.into()).into());
         }
-        let mut chain = self.chain();
-        self.admit_checked(&mut chain, tx, hash, now_ms)?;
+        let _chain = (!is_claim(&tx)).then(|| self.chain());
+        self.admit_checked(&mut self.pool(), tx, hash, now_ms)?;
         Ok((hash, true))
     }
 
@@ -232,30 +251,31 @@ impl Node {
         err
     }
 
-    /// The stateful part of admission, under the chain lock.
+    /// The stateful part of admission, under the mempool's lock (and the
+    /// chain's too but for claims: see the module docs).
     pub(super) fn admit_checked(
         &self,
-        chain: &mut ChainState,
+        pool: &mut Pool,
         tx: Tx,
         hash: Hash,
         now_ms: u64,
     ) -> Result<(), SubmitError> {
         // Checked again under the lock: an identical submission may have
         // been admitted while this one's signatures were being checked.
-        if chain.mempool.contains(&hash) {
+        if pool.mempool.contains(&hash) {
             return Ok(());
         }
         let store = self.store();
         let sender = Overlay::new(store).account(&tx.from)?;
-        let expected = chain.mempool.next_nonce(&tx.from, sender.nonce);
+        let expected = pool.mempool.next_nonce(&tx.from, sender.nonce);
         let ctx = BlockContext {
-            height: chain.head.height + 1,
-            timestamp_ms: now_ms.max(chain.head.timestamp_ms),
-            proposer: chain.head.proposer,
+            height: pool.head.height + 1,
+            timestamp_ms: now_ms.max(pool.head.timestamp_ms),
+            proposer: pool.head.proposer,
         };
         check_tx_against_state(self.spec(), store, &ctx, &tx, expected)?;
-        chain.mempool.check_pending(&tx, sender.balance)?;
-        let evicted = chain.mempool.insert(tx, hash, sender.nonce)?;
+        pool.mempool.check_pending(&tx, sender.balance)?;
+        let evicted = pool.mempool.insert(tx, hash, sender.nonce)?;
         if !evicted.is_empty() {
             tracing::debug!(
                 evicted = evicted.len(),
@@ -264,5 +284,75 @@ impl Node {
             self.metrics().txs_evicted.inc_by(evicted.len() as u64);
         }
         Ok(())
+    }
+}
+
+/// Claims are admitted under the mempool's lock alone (see the module docs).
+fn is_claim(tx: &Tx) -> bool {
+    matches!(tx.body, TxBody::Claim { .. })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc::{channel, RecvTimeoutError};
+
+    use bwchain_core::testkit;
+
+    use super::*;
+    use crate::chain::{GuardConfig, NodeConfig};
+
+    /// Long enough for any admission on a loaded machine; a claim that
+    /// needed the chain lock would never finish here at all.
+    const LIVENESS: Duration = Duration::from_secs(60);
+
+    /// A block being written holds the chain lock: claims are admitted
+    /// meanwhile, a transfer waits for the lock.
+    #[test]
+    fn claims_are_admitted_while_the_chain_lock_is_held_transfers_wait() {
+        let spec = testkit::dev_spec();
+        let dir = tempfile::tempdir().unwrap();
+        let (node, _outbound) = Node::open(NodeConfig {
+            spec: spec.clone(),
+            keypair: None,
+            data_dir: dir.path().to_path_buf(),
+            mempool: MempoolLimits::default(),
+            guard: GuardConfig::open(),
+        })
+        .unwrap();
+        let (bob, carol) = (testkit::key("bob"), testkit::key("carol"));
+        let claim = testkit::claim(
+            &spec,
+            &bob,
+            0,
+            vec![testkit::receipt(&spec, &carol, bob.account(), 1, 100)],
+        );
+        let transfer = testkit::transfer(&spec, &carol, 0, bob.account(), 5);
+
+        let chain = node.chain();
+        let (claimed, claim_done) = channel();
+        let submitting = node.clone();
+        let claim_thread = std::thread::spawn(move || {
+            claimed
+                .send(submitting.submit_batch(vec![claim], now_ms()))
+                .unwrap();
+        });
+        let (paid, transfer_done) = channel();
+        let submitting = node.clone();
+        let transfer_thread = std::thread::spawn(move || {
+            paid.send(submitting.submit_tx(transfer)).unwrap();
+        });
+        let claimed = claim_done.recv_timeout(LIVENESS).unwrap();
+        assert!(matches!(claimed.as_slice(), [Ok(_)]), "{claimed:?}");
+        assert_eq!(node.pool().mempool.len(), 1);
+        let early = transfer_done.recv_timeout(Duration::from_millis(300));
+        assert!(
+            matches!(early, Err(RecvTimeoutError::Timeout)),
+            "a transfer must not be admitted while the chain lock is held: {early:?}"
+        );
+        drop(chain);
+        transfer_done.recv_timeout(LIVENESS).unwrap().unwrap();
+        assert_eq!(node.pool().mempool.len(), 2);
+        claim_thread.join().unwrap();
+        transfer_thread.join().unwrap();
     }
 }

@@ -11,18 +11,20 @@ impl Node {
         head: SealedHeader,
         added: &[Block],
     ) -> Result<(), NodeError> {
-        chain.head = head;
-        // Submissions held for a smaller backlog look again once this
-        // returns (they need the lock held here).
-        self.shared.head_moved.notify_all();
+        chain.head = head.clone();
         let senders: BTreeSet<Account> = added
             .iter()
             .flat_map(|block| block.txs.iter().map(|tx| tx.from))
             .collect();
+        let mut pool = self.pool();
+        pool.head = head;
         for sender in &senders {
             let nonce = Overlay::new(self.store()).account(sender)?.nonce;
-            chain.mempool.prune_sender(sender, nonce);
+            pool.mempool.prune_sender(sender, nonce);
         }
+        drop(pool);
+        // Submissions held for a smaller backlog look again.
+        self.shared.head_moved.notify_all();
         if chain.votes.is_some() {
             return self.sync_finality(chain);
         }

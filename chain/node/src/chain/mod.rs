@@ -2,8 +2,11 @@
 //! imports blocks from peers (fork choice, reorgs, sync) and keeps the head.
 //!
 //! Everything that changes the chain is serialized by one mutex around the
-//! head, the block tree, the mempool and the peers' sync state. Signature
-//! checks of submitted transactions happen outside it. Time always comes in
+//! head, the block tree and the peers' sync state. The mempool has a mutex
+//! of its own ([`Pool`]), taken after the chain's when both are: claims
+//! are admitted under it alone, so admission goes on while a block is
+//! written (see `admission`). Signature checks of submitted transactions
+//! happen outside both. Time always comes in
 //! as an argument (`now_ms`) so tests can drive many nodes on one simulated
 //! clock; the node's timers (in `launch`) read the system clock.
 //!
@@ -112,7 +115,6 @@ pub struct NodeConfig {
 struct ChainState {
     head: SealedHeader,
     finalized: SealedHeader,
-    mempool: Mempool,
     last_signed_slot: Option<u64>,
     idle_blocks: u64,
     /// How much work this proposer's next block may carry.
@@ -132,13 +134,26 @@ struct ChainState {
     guard: guard::SigningGuard,
 }
 
+/// The mempool and what admission needs of the head, under a mutex of
+/// their own. Lock order: the chain's first, then this one.
+struct Pool {
+    mempool: Mempool,
+    /// The head admission checks against: the chain's, updated (and the
+    /// mempool pruned) once a new head's block is written.
+    head: SealedHeader,
+    /// Pending work past which API submissions are held
+    /// ([`BACKLOG_BLOCKS`] blocks as the pacer sizes them).
+    backlog_limit: usize,
+}
+
 struct Shared {
     spec: ChainSpec,
     keypair: Option<Keypair>,
     store: Store,
     chain: Mutex<ChainState>,
-    /// Signalled when the head moves (and the mempool shrinks): wakes the
-    /// submissions that [`Node::hold_while_backlogged`] holds.
+    pool: Mutex<Pool>,
+    /// Signalled (on `pool`) when the head moves and the mempool shrinks:
+    /// wakes the submissions that [`Node::hold_while_backlogged`] holds.
     head_moved: Condvar,
     metrics: Metrics,
     outbound: mpsc::Sender<Outbound>,
@@ -200,15 +215,20 @@ impl Node {
         let last_vote = store.last_vote()?;
         let guard = guard::SigningGuard::new(&config.spec, config.guard, last_vote.as_ref());
         let (outbound, outbound_rx) = mpsc::channel(OUTBOUND_QUEUE);
+        let pacer = consensus::BuildPacer::default();
+        let pool = Pool {
+            mempool: Mempool::new(config.mempool),
+            head: head.clone(),
+            backlog_limit: admission::backlog_limit(&pacer, &config.spec),
+        };
         let node = Self {
             shared: Arc::new(Shared {
                 chain: Mutex::new(ChainState {
                     head,
                     finalized,
-                    mempool: Mempool::new(config.mempool),
                     last_signed_slot,
                     idle_blocks: 0,
-                    pacer: consensus::BuildPacer::default(),
+                    pacer,
                     tree: BlockTree::new(TreeLimits::default()),
                     seen_slots: SeenSlots::default(),
                     peers: BTreeMap::new(),
@@ -217,6 +237,7 @@ impl Node {
                     votes,
                     guard,
                 }),
+                pool: Mutex::new(pool),
                 head_moved: Condvar::new(),
                 spec: config.spec,
                 keypair: config.keypair,
@@ -238,6 +259,14 @@ impl Node {
         // store (commits are atomic), so the state behind it is still usable.
         self.shared
             .chain
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The mempool's lock; with the chain's, take that one first.
+    fn pool(&self) -> MutexGuard<'_, Pool> {
+        self.shared
+            .pool
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }

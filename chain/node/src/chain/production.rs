@@ -41,10 +41,11 @@ impl Node {
                 }
                 // Under a backlog, as much as fits in part of a slot.
                 let budget = chain.pacer.budget(spec.genesis.block_time_ms);
-                (
-                    chain.head.clone(),
-                    chain.mempool.candidates_within(max_candidates, budget),
-                )
+                let candidates = self
+                    .pool()
+                    .mempool
+                    .candidates_within(max_candidates, budget);
+                (chain.head.clone(), candidates)
             };
             // Executed outside the lock, so admissions go on meanwhile.
             let build_started = std::time::Instant::now();
@@ -108,11 +109,12 @@ impl Node {
             chain
                 .pacer
                 .record(work, (built_in + committed_in).as_micros() as u64);
+            self.pool().backlog_limit = admission::backlog_limit(&chain.pacer, spec);
             chain.last_signed_slot = Some(slot);
             self.signed_block(&mut chain, built.header.hash());
             self.note_slot(&mut chain, &built.header, &block.signature)?;
             for (hash, error) in &built.rejected {
-                let dropped = chain.mempool.remove_invalid(hash);
+                let dropped = self.pool().mempool.remove_invalid(hash);
                 if !dropped.is_empty() {
                     tracing::info!(tx = %hash, %error, dropped = dropped.len(), "dropped transaction that became invalid");
                     self.metrics().txs_dropped.inc_by(dropped.len() as u64);
@@ -126,7 +128,7 @@ impl Node {
             let idle = block.txs.is_empty();
             chain.idle_blocks = if idle { chain.idle_blocks + 1 } else { 0 };
             let log_idle = idle && chain.idle_blocks % IDLE_LOG_EVERY == 1;
-            let mempool_left = chain.mempool.len();
+            let mempool_left = self.pool().mempool.len();
             drop(chain);
 
             self.metrics().blocks_produced.inc();

@@ -115,6 +115,10 @@ impl Node {
     /// with the clock at `now_ms`.
     pub fn status_at(&self, now_ms: u64) -> ChainStatus {
         let chain = self.chain();
+        let (mempool, mempool_bytes) = {
+            let pool = self.pool();
+            (pool.mempool.len(), pool.mempool.bytes())
+        };
         let peers: Vec<PeerView> = chain
             .peers
             .iter()
@@ -141,8 +145,8 @@ impl Node {
             liveness,
             head: chain.head.clone(),
             finalized: chain.finalized.clone(),
-            mempool: chain.mempool.len(),
-            mempool_bytes: chain.mempool.bytes(),
+            mempool,
+            mempool_bytes,
             peers,
         }
     }
@@ -184,14 +188,14 @@ impl Node {
     /// The nonce an account's next transaction must carry, counting its
     /// pending transactions.
     pub fn next_nonce(&self, account: &Account) -> Result<u64, StorageError> {
-        let chain = self.chain();
+        let pool = self.pool();
         let state_nonce = Overlay::new(self.store()).account(account)?.nonce;
-        Ok(chain.mempool.next_nonce(account, state_nonce))
+        Ok(pool.mempool.next_nonce(account, state_nonce))
     }
 
     /// Where a transaction is: pending, included, or unknown (`None`).
     pub fn tx_status(&self, hash: &Hash) -> Result<Option<TxStatus>, StoreError> {
-        if let Some(tx) = self.chain().mempool.get(hash) {
+        if let Some(tx) = self.pool().mempool.get(hash) {
             return Ok(Some(TxStatus::Pending(tx.clone())));
         }
         let Some(location) = self.store().tx_location(hash)? else {

@@ -143,14 +143,16 @@ impl Node {
             }
             chain.tree.keep_reverted(stored.hash(), stored.block);
         }
+        let mut pool = self.pool();
         for (sender, mut txs) in readmit {
-            txs.extend(chain.mempool.take_sender(&sender));
+            txs.extend(pool.mempool.take_sender(&sender));
             for (tx_hash, tx) in txs {
-                if let Err(error) = self.admit_checked(chain, tx, tx_hash, now_ms) {
+                if let Err(error) = self.admit_checked(&mut pool, tx, tx_hash, now_ms) {
                     tracing::debug!(tx = %tx_hash, %error, "transaction not re-admitted after a reorg");
                 }
             }
         }
+        drop(pool);
         if let Some((header, block, _)) = applied.into_iter().last() {
             self.relay(&header, block, now_ms, from_peer);
         }
