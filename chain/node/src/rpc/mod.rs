@@ -269,3 +269,45 @@ async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) 
         .await
         .map_err(|err| ApiError::internal(err.to_string()))
 }
+
+/// How much lower than the rest of the node the admission threads run
+/// (a nice value, on Linux).
+const ADMISSION_NICENESS: i32 = 10;
+
+/// Runs a submission's checks (signatures on all cores, then the state) on
+/// the admission threads, whose CPU priority is lowered: under load they
+/// take what the block builder leaves, instead of an equal share of the
+/// cores. Measured with 64-receipt claims on 2 cores: at equal priority the
+/// builder spent two thirds of its time waiting for a core and blocks came
+/// late; the builder first, more receipts are included per second.
+async fn admission<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> ApiResult<T> {
+    static THREADS: std::sync::OnceLock<Option<tokio::runtime::Runtime>> =
+        std::sync::OnceLock::new();
+    let threads = THREADS.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("admission")
+            .on_thread_start(lower_priority)
+            .build()
+            .map_err(|err| tracing::warn!(%err, "no admission threads; submissions are checked at normal priority"))
+            .ok()
+    });
+    let handle = match threads {
+        Some(threads) => threads.spawn_blocking(work),
+        None => tokio::task::spawn_blocking(work),
+    };
+    handle
+        .await
+        .map_err(|err| ApiError::internal(err.to_string()))
+}
+
+/// Lowers the calling thread's CPU priority by [`ADMISSION_NICENESS`];
+/// threads it starts inherit it. Only on Linux, where niceness is per thread.
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    if let Err(err) =
+        rustix::process::setpriority_process(Some(rustix::thread::gettid()), ADMISSION_NICENESS)
+    {
+        tracing::debug!(%err, "cannot lower an admission thread's priority");
+    }
+}

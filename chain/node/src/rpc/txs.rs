@@ -8,7 +8,7 @@ use bwchain_api::txs::{BatchAnswer, BatchResult, Submitted, TxInfo};
 use bwchain_core::primitives::{Hash, Tx};
 
 use super::{
-    blocking, parse_hex, path, read_body, ApiError, ApiResult, Backend, JsonAnswer,
+    admission, parse_hex, path, read_body, ApiError, ApiResult, Backend, JsonAnswer,
     MAX_BATCH_REQUEST_BYTES, MAX_BATCH_TXS, MAX_REQUEST_BYTES,
 };
 use crate::chain::TxStatus;
@@ -50,7 +50,7 @@ pub(super) async fn submit_tx(
     let body = read_body(body, MAX_REQUEST_BYTES)?;
     let tx: Tx = serde_json::from_slice(&body)
         .map_err(|err| ApiError::bad_request(format!("invalid transaction JSON: {err}")))?;
-    let hash = blocking(move || backend.submit_tx(tx)).await??;
+    let hash = admission(move || backend.submit_tx(tx)).await??;
     Ok((StatusCode::ACCEPTED, JsonAnswer(Submitted { hash })))
 }
 
@@ -71,7 +71,7 @@ pub(super) async fn submit_batch(
             txs.len()
         )));
     }
-    let results = blocking(move || backend.submit_batch(txs)).await?;
+    let results = admission(move || backend.submit_batch(txs)).await?;
     let results = results
         .into_iter()
         .map(|result| match result {
