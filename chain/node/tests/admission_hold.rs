@@ -11,7 +11,7 @@ use bwchain_core::mempool::MempoolLimits;
 use bwchain_core::primitives::signing::Keypair;
 use bwchain_core::primitives::Tx;
 use bwchain_core::testkit;
-use bwchain_node::chain::{GuardConfig, Node, NodeConfig, TxSubmitter, BACKLOG_BLOCKS, MAX_HOLD};
+use bwchain_node::chain::{Node, NodeConfig, TxSubmitter, BACKLOG_BLOCKS, MAX_HOLD};
 use bwchain_node::clock::now_ms;
 
 const DEVICES: [&str; 4] = ["bob", "carol", "dave", "eve"];
@@ -28,14 +28,11 @@ fn submissions_wait_for_a_backlog_but_not_forever() {
     let dir = tempfile::tempdir().unwrap();
     // A follower: no block ever drains its mempool here.
     let (node, _outbound) = Node::open(NodeConfig {
-        spec: spec.clone(),
-        keypair: None,
-        data_dir: dir.path().to_path_buf(),
         mempool: MempoolLimits {
             max_per_sender: 64,
             ..MempoolLimits::default()
         },
-        guard: GuardConfig::open(),
+        ..NodeConfig::follower(spec.clone(), dir.path().to_path_buf())
     })
     .unwrap();
     let keys: Vec<Keypair> = DEVICES.iter().map(|name| Keypair::dev(name)).collect();

@@ -8,7 +8,6 @@ use std::collections::BTreeMap;
 
 use bwchain_core::consensus::{self, BlockError, BuiltBlock};
 use bwchain_core::genesis::ChainSpec;
-use bwchain_core::mempool::MempoolLimits;
 use bwchain_core::primitives::signing::Keypair;
 use bwchain_core::primitives::{Account, Block, Hash, SealedHeader, Tx};
 use bwchain_core::state::{MemState, Overlay, SessionId};
@@ -667,14 +666,8 @@ impl Builder {
 fn import_block_outcomes() {
     let spec = bwchain_node::sim::chain_spec(4);
     let dir = tempfile::tempdir().unwrap();
-    let (node, _outbound) = Node::open(NodeConfig {
-        spec: spec.clone(),
-        keypair: None,
-        data_dir: dir.path().to_path_buf(),
-        mempool: MempoolLimits::default(),
-        guard: bwchain_node::chain::GuardConfig::open(),
-    })
-    .unwrap();
+    let (node, _outbound) =
+        Node::open(NodeConfig::follower(spec.clone(), dir.path().to_path_buf())).unwrap();
     let builder = Builder {
         spec: spec.clone(),
         keys: (0..4).map(|i| Keypair::dev(&authority_name(i))).collect(),

@@ -299,7 +299,7 @@ mod tests {
     use bwchain_core::testkit;
 
     use super::*;
-    use crate::chain::{GuardConfig, NodeConfig};
+    use crate::chain::NodeConfig;
 
     /// Long enough for any admission on a loaded machine; a claim that
     /// needed the chain lock would never finish here at all.
@@ -311,14 +311,8 @@ mod tests {
     fn claims_are_admitted_while_the_chain_lock_is_held_transfers_wait() {
         let spec = testkit::dev_spec();
         let dir = tempfile::tempdir().unwrap();
-        let (node, _outbound) = Node::open(NodeConfig {
-            spec: spec.clone(),
-            keypair: None,
-            data_dir: dir.path().to_path_buf(),
-            mempool: MempoolLimits::default(),
-            guard: GuardConfig::open(),
-        })
-        .unwrap();
+        let (node, _outbound) =
+            Node::open(NodeConfig::follower(spec.clone(), dir.path().to_path_buf())).unwrap();
         let (bob, carol) = (testkit::key("bob"), testkit::key("carol"));
         let claim = testkit::claim(
             &spec,

@@ -112,6 +112,21 @@ pub struct NodeConfig {
     pub guard: GuardConfig,
 }
 
+impl NodeConfig {
+    /// A node without an authority key (it imports, admits and serves, but
+    /// proposes nothing), default mempool limits, the signing guard open:
+    /// what tests of a single node start from.
+    pub fn follower(spec: ChainSpec, data_dir: PathBuf) -> Self {
+        Self {
+            spec,
+            keypair: None,
+            data_dir,
+            mempool: MempoolLimits::default(),
+            guard: GuardConfig::open(),
+        }
+    }
+}
+
 struct ChainState {
     head: SealedHeader,
     finalized: SealedHeader,
