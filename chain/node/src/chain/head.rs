@@ -16,11 +16,15 @@ impl Node {
             .iter()
             .flat_map(|block| block.txs.iter().map(|tx| tx.from))
             .collect();
+        // The state reads first: admission waits while the pool is locked.
+        let nonces = senders
+            .into_iter()
+            .map(|sender| Ok((sender, Overlay::new(self.store()).account(&sender)?.nonce)))
+            .collect::<Result<Vec<_>, StorageError>>()?;
         let mut pool = self.pool();
         pool.head = head;
-        for sender in &senders {
-            let nonce = Overlay::new(self.store()).account(sender)?.nonce;
-            pool.mempool.prune_sender(sender, nonce);
+        for (sender, nonce) in &nonces {
+            pool.mempool.prune_sender(sender, *nonce);
         }
         drop(pool);
         // Submissions held for a smaller backlog look again.

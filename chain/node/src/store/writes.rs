@@ -87,6 +87,10 @@ pub(super) struct PendingCommit {
 }
 
 impl PendingCommit {
+    /// Framed here rather than with `codec` (bincode): the record of a
+    /// maximal block (32 MiB) with its index and state writes can pass
+    /// `codec`'s 64 MiB decode limit, and recovery must read it whole.
+    ///
     /// Layout: the number of bulk writes and of all writes (u32 BE each),
     /// then every write, bulk first: key length (u32 BE), key, then `0` for a removal or `1`,
     /// value length (u32 BE) and value.
