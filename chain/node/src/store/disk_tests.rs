@@ -120,7 +120,7 @@ impl ClaimChain {
 /// Entries and their live bytes (key + value) per record kind.
 pub(super) fn live_bytes(store: &Store) -> std::collections::BTreeMap<u8, (usize, usize)> {
     let mut live = std::collections::BTreeMap::<u8, (usize, usize)>::new();
-    for entry in store.db.iter() {
+    for entry in store.db.sled().iter() {
         let (k, v) = entry.unwrap();
         let e = live.entry(k[0]).or_default();
         e.0 += 1;
@@ -139,11 +139,11 @@ fn claim_receipts_take_little_disk() {
     let mut chain = ClaimChain::new();
     let store = Store::open(dir.path(), &chain.spec).unwrap();
     chain.commit(&store, 4);
-    store.db.flush().unwrap();
+    store.db.sled().flush().unwrap();
     let live_before = live_bytes(&store);
     let disk_before = store.size_on_disk().unwrap();
     let receipts = chain.commit(&store, blocks);
-    store.db.flush().unwrap();
+    store.db.sled().flush().unwrap();
     let disk_after = store.size_on_disk().unwrap();
     let live_after = live_bytes(&store);
     let mut live_total = 0.0;
@@ -304,8 +304,8 @@ fn refuses_an_older_format() {
     let spec = testkit::dev_spec();
     {
         let store = Store::open(dir.path(), &spec).unwrap();
-        store.db.remove(FORMAT).unwrap();
-        store.db.flush().unwrap();
+        store.db.sled().remove(FORMAT).unwrap();
+        store.db.sled().flush().unwrap();
     }
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     let result = loop {
@@ -423,19 +423,31 @@ fn a_commit_interrupted_after_its_record_is_completed_on_opening() {
         )
         .unwrap();
         let block = built.sign(&chain.authority);
-        let failed = store.commit_block(
-            &built.header,
-            &block,
-            &built.executed,
-            Some(before.slot + 1),
-            None,
-            false,
-        );
+        // Durable once its record is flushed: the commit returns, and
+        // readers see the new block while its writes are applied.
+        store
+            .commit_block(
+                &built.header,
+                &block,
+                &built.executed,
+                Some(before.slot + 1),
+                None,
+                false,
+            )
+            .unwrap();
         writes::FAIL_AFTER.with(|fail| fail.set(None));
-        assert!(matches!(failed, Err(StoreError::Io(_))), "{failed:?}");
-        // Stopped part way: the head has not moved, the record is there.
-        assert_eq!(store.head().unwrap().hash(), before.hash());
-        let record = store.db.get(META_PENDING_COMMIT).unwrap().unwrap();
+        assert_eq!(store.head().unwrap().hash(), built.header.hash());
+        // The applier stopped part way: writes are refused from then on,
+        // sled's head has not moved, and the record is there.
+        store.db.settle();
+        assert!(store.write_failure().is_some());
+        assert_eq!(store.head().unwrap().hash(), built.header.hash());
+        let raw = store.db.sled();
+        assert_eq!(
+            raw.get(META_HEAD).unwrap().unwrap().as_ref(),
+            &before.hash().0[..]
+        );
+        let record = raw.get(META_PENDING_COMMIT).unwrap().unwrap();
         let pending = PendingCommit::decode(&record).unwrap();
         assert!(pending.bulk.len() > 300, "{}", pending.bulk.len());
         (built, pending.bulk.len())

@@ -48,13 +48,12 @@ impl Store {
     /// Keeps a certificate of a justified checkpoint. Not flushed: a lost
     /// certificate is fetched again from peers.
     pub(crate) fn put_certificate(&self, certificate: &Certificate) -> Result<(), StoreError> {
-        self.write(|| {
-            self.db.insert(
-                key(CERTIFICATE, &codec::encode(&certificate.target)),
-                codec::encode(certificate),
-            )
-        })?;
-        Ok(())
+        let mut batch = Writes::default();
+        batch.insert(
+            key(CERTIFICATE, &codec::encode(&certificate.target)),
+            codec::encode(certificate),
+        );
+        self.db.apply(batch)
     }
 
     /// The certificates kept, lowest target slot first.
@@ -72,7 +71,7 @@ impl Store {
                 batch.remove(stored_key);
             }
         }
-        self.write(|| self.db.apply_batch(batch.into_batch()))
+        self.db.apply(batch)
     }
 
     /// Commits a new finalized checkpoint with its proof and drops the undo
@@ -105,7 +104,7 @@ impl Store {
     pub fn finality_covering(&self, height: u64) -> Result<Option<Finality>, StoreError> {
         for entry in self
             .db
-            .range(key(PROOF, &height.to_be_bytes())..key(PROOF + 1, &[]))
+            .range(key(PROOF, &height.to_be_bytes()), Some(key(PROOF + 1, &[])))
         {
             let (_, bytes) = entry?;
             let finality: Finality = codec::decode(&bytes)?;

@@ -188,9 +188,7 @@ impl Store {
         }
         batch.insert(CREDITED_TOTAL, &credited.to_be_bytes());
         mark_indexed(&mut batch);
-        self.db.apply_batch(batch.into_batch())?;
-        self.db.flush()?;
-        Ok(())
+        self.apply_flushed(batch)
     }
 
     /// Bytes credited by every claim on the chosen chain.
@@ -224,7 +222,7 @@ impl Store {
             }
         };
         let mut out = Vec::new();
-        for entry in self.db.range(start..end).rev().take(limit) {
+        for entry in self.db.range(start, Some(end)).rev().take(limit) {
             let (entry_key, value) = entry?;
             out.push(decode_entry(&entry_key, &value)?);
         }
@@ -250,7 +248,7 @@ impl Store {
             None => prefix.to_vec(),
         };
         let mut out = Vec::new();
-        for entry in self.db.range(start..) {
+        for entry in self.db.range(start, None) {
             let (entry_key, value) = entry?;
             if !entry_key.starts_with(prefix) || out.len() >= limit {
                 break;
@@ -378,11 +376,11 @@ mod tests {
         switch_block_1(&store, &other, &built, &block);
         let indexed: Vec<_> = store.account_txs(&bob.account(), None, 10).unwrap();
         assert_eq!(indexed, bob_txs);
-        for entry in store.db.scan_prefix([ACCOUNT_INDEX]) {
-            store.db.remove(entry.unwrap().0).unwrap();
+        for entry in store.db.sled().scan_prefix([ACCOUNT_INDEX]) {
+            store.db.sled().remove(entry.unwrap().0).unwrap();
         }
-        store.db.remove(ACCOUNT_INDEX_DONE).unwrap();
-        store.db.remove(CREDITED_TOTAL).unwrap();
+        store.db.sled().remove(ACCOUNT_INDEX_DONE).unwrap();
+        store.db.sled().remove(CREDITED_TOTAL).unwrap();
         drop(store);
         let store = super::super::tests::reopen(dir.path(), &spec).unwrap();
         assert_eq!(

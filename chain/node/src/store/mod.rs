@@ -29,14 +29,14 @@
 //! API, admission, the next block's build) while it writes, and a block of
 //! 25 000 new sessions took 150-200 ms of it per half-second slot. Instead
 //! its writes are first stored, flushed, as one redo record
-//! (`Mpending_commit`, see `writes.rs`), then applied one by one while
-//! readers go on, then the head pointer moves and the record goes in one
-//! small atomic batch. Opening a store that holds a record replays it
-//! (every write is idempotent), so an interrupted commit is completed.
-//! Until the head moves, a reader may meet some of the new block's entries:
-//! each entry read is the old head's or the new one's, which is what the
-//! node's readers expect (`chain::admission`).
-//!
+//! (`Mpending_commit`, see `writes.rs`): from then on the commit is durable.
+//! Its writes are then applied one by one by a thread of their own while
+//! the node goes on (the next block is built meanwhile), and every read
+//! meets them in memory first until they are all in sled (`kv.rs`); then
+//! the head pointer moves and the record goes, in one small atomic batch.
+//! Opening a store that holds a record replays it (every write is
+//! idempotent), so an interrupted commit is completed.
+
 //! The 2 KiB state accumulator is not rewritten with every block: sled is
 //! log-structured, so every overwrite appends, and rewriting it (next to the
 //! other hot metadata) was most of an empty block's footprint on disk. It
@@ -82,6 +82,7 @@ mod accumulator;
 mod compact;
 mod finality;
 mod inventory;
+mod kv;
 mod state_cache;
 mod writes;
 
@@ -265,14 +266,11 @@ fn store_numbers(batch: &mut Writes, accounts: &compact::Accounts) -> usize {
 /// The node's store. Cheap to clone; all clones share one database.
 #[derive(Clone)]
 pub struct Store {
-    db: sled::Db,
+    db: kv::Kv,
     accumulator: Arc<Mutex<Accumulator>>,
     /// The numbers of the accounts that stored blocks' receipts and
     /// session entries name: all of them, loaded on open.
     accounts: Arc<RwLock<compact::Accounts>>,
-    /// The first write error, once one happened: the store then refuses
-    /// every write (fail-stop; the node exits, see `launch`).
-    write_failure: Arc<Mutex<Option<String>>>,
     /// The head state's recently read and written entries.
     state_cache: Arc<state_cache::StateCache>,
 }
@@ -316,7 +314,7 @@ impl Store {
                     std::thread::sleep(std::time::Duration::from_millis(25));
                 }
                 Ok(store) => {
-                    store.finish_interrupted_commit()?;
+                    store.db.finish_interrupted_commit()?;
                     return Ok(store);
                 }
                 result => return result,
@@ -346,10 +344,9 @@ impl Store {
                 },
             })?;
         Ok(Self {
-            db,
+            db: kv::Kv::new(db),
             accumulator: Arc::default(),
             accounts: Arc::default(),
-            write_failure: Arc::default(),
             state_cache: Arc::new(state_cache::StateCache::new(state_cache::CAPACITY)),
         })
     }
@@ -650,76 +647,24 @@ impl Store {
 
     /// The first write error, if one happened (the store writes no more).
     pub fn write_failure(&self) -> Option<String> {
-        self.write_failure
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .clone()
+        self.db.write_failure()
     }
 
-    /// Runs one write: refused once a write has failed, and remembers the
-    /// first failure.
-    fn write<T>(&self, op: impl FnOnce() -> sled::Result<T>) -> Result<T, StoreError> {
-        if let Some(failure) = self.write_failure() {
-            return Err(StoreError::WritesStopped(failure));
-        }
-        op().map_err(|error| {
-            let mut failure = self
-                .write_failure
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            if failure.is_none() {
-                tracing::error!(%error, "a storage write failed: the node stops writing (free disk space, then restart it; what is stored is intact)");
-                *failure = Some(error.to_string());
-            }
-            StoreError::Io(error)
-        })
-    }
-
-    /// Applies a block's writes, then flushes them: in one atomic batch when
-    /// they are few; else behind a redo record (see the module docs), so
-    /// that sled's `apply_batch` does not stop every reader in the process
-    /// (admission, the API, the next block's build) while thousands of
-    /// entries are written.
+    /// Applies a block's writes: in one atomic, flushed batch when they are
+    /// few; else behind a redo record, applied in the background (see
+    /// `kv.rs`).
     fn apply_commit(&self, mut bulk: Writes, last: Writes) -> Result<(), StoreError> {
         if bulk.len() + last.len() <= LOGGED_COMMIT_WRITES {
             bulk.append(last);
+            self.db.settle();
             return self.apply_flushed(bulk);
         }
-        let record = PendingCommit { bulk, last };
-        self.write(|| self.db.insert(META_PENDING_COMMIT, record.encode()))?;
-        self.write(|| self.db.flush().map(drop))?;
-        self.finish_commit(record)
-    }
-
-    /// Applies a redo record's writes one by one, then, atomically, its
-    /// last writes with the record's removal; flushed.
-    fn finish_commit(&self, record: PendingCommit) -> Result<(), StoreError> {
-        let PendingCommit { bulk, mut last } = record;
-        self.write(|| bulk.apply_each(&self.db))?;
-        last.remove(META_PENDING_COMMIT);
-        self.apply_flushed(last)
-    }
-
-    /// Completes a commit that a crash interrupted after its redo record
-    /// was written: every write is replayed (they are idempotent).
-    fn finish_interrupted_commit(&self) -> Result<(), StoreError> {
-        let Some(bytes) = self.db.get(META_PENDING_COMMIT)? else {
-            return Ok(());
-        };
-        let record = PendingCommit::decode(&bytes).ok_or_else(|| {
-            StoreError::Corrupt("the record of an interrupted commit is unreadable".into())
-        })?;
-        tracing::warn!(
-            writes = record.bulk.len() + record.last.len(),
-            "completing a block commit that a crash interrupted"
-        );
-        self.finish_commit(record)
+        self.db.commit_behind(PendingCommit { bulk, last })
     }
 
     /// Applies a batch atomically, then flushes it to disk.
     fn apply_flushed(&self, batch: Writes) -> Result<(), StoreError> {
-        self.write(|| self.db.apply_batch(batch.into_batch()))?;
-        self.write(|| self.db.flush().map(drop))
+        self.db.apply_flushed(batch)
     }
 
     fn decode_meta<T: bincode::Decode<()>>(&self, name: &[u8]) -> Result<Option<T>, StoreError> {
@@ -850,7 +795,7 @@ impl Store {
             compact::encode_value(&state_key_, &value),
         );
         let numbered = store_numbers(&mut batch, &accounts);
-        self.db.apply_batch(batch.into_batch())?;
+        self.db.apply(batch)?;
         accounts.mark_stored(numbered);
         Ok(())
     }

@@ -112,7 +112,7 @@ mod growth_tests {
                     )
                     .unwrap();
             }
-            store.db.flush().unwrap();
+            store.db.sled().flush().unwrap();
         };
         // A warm-up, so sled's fixed costs are not counted.
         commit(200);
@@ -163,7 +163,7 @@ mod growth_tests {
         let head = store.head().unwrap();
         assert_eq!(head.height, ACCUMULATOR_PERIOD + 5);
         assert_eq!(store.accumulator().unwrap().root(), head.state_root);
-        assert!(store.db.scan_prefix([REPLAY]).count() > 0);
+        assert!(store.db.sled().scan_prefix([REPLAY]).count() > 0);
     }
 
     /// A store of the older layout (the head's accumulator under
@@ -175,12 +175,13 @@ mod growth_tests {
         {
             let store = reopen(dir.path(), &spec).unwrap();
             let accumulator = store.accumulator().unwrap();
-            store.db.remove(ACCUMULATOR_CHECKPOINT).unwrap();
+            store.db.sled().remove(ACCUMULATOR_CHECKPOINT).unwrap();
             store
                 .db
+                .sled()
                 .insert(META_ACCUMULATOR, accumulator.to_bytes())
                 .unwrap();
-            store.db.flush().unwrap();
+            store.db.sled().flush().unwrap();
         }
         let store = reopen(dir.path(), &spec).unwrap();
         assert_eq!(

@@ -40,6 +40,11 @@ impl Writes {
         self.ops.push((key.into(), None));
     }
 
+    /// The writes, in order.
+    pub(super) fn ops(&self) -> &[(IVec, Option<IVec>)] {
+        &self.ops
+    }
+
     pub(super) fn len(&self) -> usize {
         self.ops.len()
     }

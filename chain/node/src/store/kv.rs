@@ -1,0 +1,306 @@
+//! The store's view of sled, with a large commit applied in the background.
+//!
+//! A block of thousands of transactions is tens of thousands of sled
+//! inserts, 150-250 ms on one core: as long as building the block took.
+//! Done in the producer's path, building and writing alternate and the
+//! slot holds about half the block it could. So a large commit is made
+//! durable by its redo record (flushed, see `writes.rs`), and its writes are
+//! then applied by a thread of their own while the node goes on (the next
+//! block is built meanwhile). Until that thread is done, the commit's
+//! writes are kept in memory, and every read of a key looks there first:
+//! a reader sees the whole commit from the moment its record is flushed.
+//!
+//! What waits for the applier ([`Kv::settle`]): the next commit; a scan
+//! over a range the commit writes into (sled's iterators cannot see the
+//! writes held in memory); and a direct write of a key the commit also
+//! writes (the applier would otherwise overwrite it with the older value).
+//! Other writes and reads go on. A write error in the applier stops the
+//! store's writes as any other does, and the writes stay readable from
+//! memory; the record completes the commit when the store is next opened.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::thread::JoinHandle;
+
+use sled::IVec;
+
+use super::writes::{PendingCommit, Writes};
+use super::{StoreError, META_PENDING_COMMIT};
+
+/// A commit's writes while the applier thread applies them.
+#[derive(Debug)]
+struct InFlight {
+    /// The value each key will have (`None`: removed).
+    writes: HashMap<IVec, Option<IVec>>,
+    /// The first bytes of those keys, for deciding cheaply whether a range
+    /// can hold one.
+    first_bytes: [bool; 256],
+}
+
+impl InFlight {
+    fn new(record: &PendingCommit) -> Self {
+        let mut writes = HashMap::with_capacity(record.bulk.len() + record.last.len());
+        let mut first_bytes = [false; 256];
+        for (key, value) in record.bulk.ops().iter().chain(record.last.ops()) {
+            if let Some(first) = key.first() {
+                first_bytes[usize::from(*first)] = true;
+            }
+            writes.insert(key.clone(), value.clone());
+        }
+        Self {
+            writes,
+            first_bytes,
+        }
+    }
+
+    /// Whether some key of the commit starts with a byte in `first..=last`
+    /// (the empty key counts as every range's).
+    fn may_touch(&self, first: u8, last: u8) -> bool {
+        self.writes.contains_key(&[][..])
+            || self.first_bytes[usize::from(first)..=usize::from(last)]
+                .iter()
+                .any(|touched| *touched)
+    }
+}
+
+type Slot = Arc<RwLock<Option<Arc<InFlight>>>>;
+type Failure = Arc<Mutex<Option<String>>>;
+
+/// The applier thread of the commit in flight, joined when the last handle
+/// on the store is dropped.
+#[derive(Default)]
+struct Applier(Mutex<Option<JoinHandle<()>>>);
+
+impl Applier {
+    /// Waits for the applier thread, if one runs.
+    fn join(&self) {
+        // Held while joining, so that a second caller waits too.
+        let mut thread = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(thread) = thread.take() {
+            if thread.join().is_err() {
+                tracing::error!("the block commit thread panicked");
+            }
+        }
+    }
+}
+
+impl Drop for Applier {
+    fn drop(&mut self) {
+        self.join();
+    }
+}
+
+/// sled, with the commit in flight (if any) in front of it. Cheap to
+/// clone; all clones share one database.
+#[derive(Clone)]
+pub(super) struct Kv {
+    db: sled::Db,
+    in_flight: Slot,
+    applier: Arc<Applier>,
+    /// The first write error, once one happened: every write is then
+    /// refused (fail-stop; the node exits, see `launch`).
+    failure: Failure,
+}
+
+impl Kv {
+    pub(super) fn new(db: sled::Db) -> Self {
+        Self {
+            db,
+            in_flight: Arc::default(),
+            applier: Arc::default(),
+            failure: Arc::default(),
+        }
+    }
+
+    fn in_flight(&self) -> Option<Arc<InFlight>> {
+        self.in_flight
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The value of `key`, the commit in flight's if it writes it.
+    pub(super) fn get(&self, key: impl AsRef<[u8]>) -> sled::Result<Option<IVec>> {
+        let key = key.as_ref();
+        if let Some(in_flight) = self.in_flight() {
+            if let Some(value) = in_flight.writes.get(key) {
+                return Ok(value.clone());
+            }
+        }
+        self.db.get(key)
+    }
+
+    /// Waits until the commit in flight, if any, is applied.
+    pub(super) fn settle(&self) {
+        self.applier.join();
+    }
+
+    /// Settles first if the commit in flight writes a key that starts with
+    /// a byte in `first..=last`.
+    fn settle_for_range(&self, first: u8, last: u8) {
+        if self
+            .in_flight()
+            .is_some_and(|in_flight| in_flight.may_touch(first, last))
+        {
+            self.settle();
+        }
+    }
+
+    /// Settles first if the commit in flight writes one of `keys`.
+    fn settle_for_keys<'a>(&self, mut keys: impl Iterator<Item = &'a IVec>) {
+        if let Some(in_flight) = self.in_flight() {
+            if keys.any(|key| in_flight.writes.contains_key(key)) {
+                self.settle();
+            }
+        }
+    }
+
+    /// Entries whose key starts with `prefix`, in order.
+    pub(super) fn scan_prefix(&self, prefix: impl AsRef<[u8]>) -> sled::Iter {
+        let prefix = prefix.as_ref();
+        match prefix.first() {
+            Some(first) => self.settle_for_range(*first, *first),
+            None => self.settle(),
+        }
+        self.db.scan_prefix(prefix)
+    }
+
+    /// Entries with keys in `start..end`, in order.
+    pub(super) fn range(&self, start: Vec<u8>, end: Option<Vec<u8>>) -> sled::Iter {
+        let first = start.first().copied().unwrap_or(0);
+        let last = end
+            .as_ref()
+            .map_or(u8::MAX, |end| end.first().copied().unwrap_or(0));
+        self.settle_for_range(first, last);
+        match end {
+            Some(end) => self.db.range(start..end),
+            None => self.db.range(start..),
+        }
+    }
+
+    pub(super) fn size_on_disk(&self) -> sled::Result<u64> {
+        self.db.size_on_disk()
+    }
+
+    /// The first write error, if one happened (the store writes no more).
+    pub(super) fn write_failure(&self) -> Option<String> {
+        self.failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Runs one write: refused once a write has failed, and remembers the
+    /// first failure.
+    fn write<T>(&self, op: impl FnOnce() -> sled::Result<T>) -> Result<T, StoreError> {
+        if let Some(failure) = self.write_failure() {
+            return Err(StoreError::WritesStopped(failure));
+        }
+        op().map_err(|error| {
+            record_failure(&self.failure, &error);
+            StoreError::Io(error)
+        })
+    }
+
+    /// Applies `writes` atomically, unflushed.
+    pub(super) fn apply(&self, writes: Writes) -> Result<(), StoreError> {
+        self.settle_for_keys(writes.ops().iter().map(|(key, _)| key));
+        self.write(|| self.db.apply_batch(writes.into_batch()))
+    }
+
+    /// Applies `writes` atomically, then flushes them to disk.
+    pub(super) fn apply_flushed(&self, writes: Writes) -> Result<(), StoreError> {
+        self.apply(writes)?;
+        self.write(|| self.db.flush().map(drop))
+    }
+
+    /// Commits `record`: once it returns, the commit is durable (its redo
+    /// record is flushed) and every read sees it; its writes are applied by
+    /// a thread of their own (see the module docs). Waits for the previous
+    /// commit's thread first.
+    pub(super) fn commit_behind(&self, record: PendingCommit) -> Result<(), StoreError> {
+        self.settle();
+        self.write(|| self.db.insert(META_PENDING_COMMIT, record.encode()))?;
+        self.write(|| self.db.flush().map(drop))?;
+        let mut slot = self
+            .applier
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        *self
+            .in_flight
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(InFlight::new(&record)));
+        let db = self.db.clone();
+        let in_flight = self.in_flight.clone();
+        let failure = self.failure.clone();
+        #[cfg(test)]
+        let fail_after = super::writes::FAIL_AFTER.with(std::cell::Cell::get);
+        let thread = std::thread::Builder::new()
+            .name("block-commit".into())
+            .spawn(move || {
+                #[cfg(test)]
+                super::writes::FAIL_AFTER.with(|left| left.set(fail_after));
+                match finish(&db, record) {
+                    // Everything is in sled: reads go there again.
+                    Ok(()) => *in_flight.write().unwrap_or_else(PoisonError::into_inner) = None,
+                    // The writes stay readable from memory; the record
+                    // completes them when the store is opened again.
+                    Err(error) => record_failure(&failure, &error),
+                }
+            });
+        match thread {
+            Ok(thread) => {
+                *slot = Some(thread);
+                Ok(())
+            }
+            Err(error) => {
+                let error = sled::Error::Io(error);
+                record_failure(&self.failure, &error);
+                Err(StoreError::Io(error))
+            }
+        }
+    }
+
+    /// Completes a commit that a crash interrupted after its redo record
+    /// was written: every write is replayed (they are idempotent).
+    pub(super) fn finish_interrupted_commit(&self) -> Result<(), StoreError> {
+        let Some(bytes) = self.db.get(META_PENDING_COMMIT)? else {
+            return Ok(());
+        };
+        let record = PendingCommit::decode(&bytes).ok_or_else(|| {
+            StoreError::Corrupt("the record of an interrupted commit is unreadable".into())
+        })?;
+        tracing::warn!(
+            writes = record.bulk.len() + record.last.len(),
+            "completing a block commit that a crash interrupted"
+        );
+        self.write(|| finish(&self.db, record))
+    }
+
+    /// sled itself, once the commit in flight is applied: for tests that
+    /// write or inspect the database directly.
+    #[cfg(test)]
+    pub(super) fn sled(&self) -> &sled::Db {
+        self.settle();
+        &self.db
+    }
+}
+
+/// Applies a redo record's writes one by one, then, atomically, its last
+/// writes with the record's removal; flushed.
+fn finish(db: &sled::Db, record: PendingCommit) -> sled::Result<()> {
+    let PendingCommit { bulk, mut last } = record;
+    bulk.apply_each(db)?;
+    last.remove(META_PENDING_COMMIT);
+    db.apply_batch(last.into_batch())?;
+    db.flush().map(drop)
+}
+
+fn record_failure(failure: &Mutex<Option<String>>, error: &sled::Error) {
+    let mut failure = failure.lock().unwrap_or_else(PoisonError::into_inner);
+    if failure.is_none() {
+        tracing::error!(%error, "a storage write failed: the node stops writing (free disk space, then restart it; what is stored is intact)");
+        *failure = Some(error.to_string());
+    }
+}
