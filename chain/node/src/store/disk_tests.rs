@@ -321,7 +321,7 @@ fn refuses_an_older_format() {
     match result {
         Err(
             err @ StoreError::Format {
-                expected: 2,
+                expected: STORE_FORMAT,
                 found: 1,
             },
         ) => {

@@ -3,13 +3,19 @@
 //!
 //! | key | value |
 //! |---|---|
-//! | `X` + account + height (u64 BE) + index in block (u32 BE) + [`TxRole`] | tx hash |
+//! | `X` + account + height (u64 BE) | the block's entries for the account: for each, index in block (u32 BE), [`TxRole`], tx hash; in that order |
+//! | `X` + account + height + index (u32 BE) + [`TxRole`] | tx hash: one entry, as stores of format 2 wrote them (still read) |
 //! | `Iaccount_index` | present once every block of the chosen chain is indexed |
 //! | `Icredited` | bytes credited by every claim on the chosen chain (u64 BE) |
 //!
 //! The entries of a block are written and removed in the same atomic batch
 //! as the block joins or leaves the chosen chain; a store made before the
-//! index existed is indexed once, when it is opened.
+//! index existed is indexed once, when it is opened. A block's entries for
+//! one account are one sled entry (format 3): a provider sends several
+//! claims a block, and every sled insert costs several microseconds of the
+//! block's commit.
+
+use std::collections::{BTreeMap, BTreeSet};
 
 use bwchain_core::primitives::codec;
 use bwchain_core::primitives::{Account, Block, Hash, TxBody, TxOutcome};
@@ -22,8 +28,12 @@ const ACCOUNT_INDEX: u8 = b'X';
 const ACCOUNT_INDEX_DONE: &[u8] = b"Iaccount_index";
 /// The running total of credited bytes.
 const CREDITED_TOTAL: &[u8] = b"Icredited";
-/// account + height + index + role.
+/// account + height + index + role: a single entry's key (format 2).
 const ENTRY_LEN: usize = 32 + 8 + 4 + 1;
+/// account + height: a block group's key.
+const GROUP_LEN: usize = 32 + 8;
+/// index + role + tx hash: one entry in a block group.
+const GROUPED_LEN: usize = 4 + 1 + 32;
 
 /// How a transaction concerns an account.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -106,16 +116,24 @@ pub fn block_entries(block: &Block, tx_hashes: &[Hash]) -> Vec<(Account, Account
     out
 }
 
-fn entries(block: &Block, tx_hashes: &[Hash]) -> Vec<(Vec<u8>, Hash)> {
-    block_entries(block, tx_hashes)
-        .into_iter()
-        .map(|(account, entry)| {
-            (
-                entry_key(&account, entry.height, entry.index, entry.role),
-                entry.tx_hash,
-            )
-        })
-        .collect()
+/// A block's index entries, one sled entry per account.
+fn groups(block: &Block, tx_hashes: &[Hash]) -> BTreeMap<Account, Vec<u8>> {
+    let mut groups: BTreeMap<Account, Vec<u8>> = BTreeMap::new();
+    // In block order, and within a transaction by role: the group's order.
+    for (account, entry) in block_entries(block, tx_hashes) {
+        let group = groups.entry(account).or_default();
+        group.extend_from_slice(&entry.index.to_be_bytes());
+        group.push(entry.role.byte());
+        group.extend_from_slice(&entry.tx_hash.0);
+    }
+    groups
+}
+
+fn group_key(account: &Account, height: u64) -> Vec<u8> {
+    let mut rest = Vec::with_capacity(GROUP_LEN);
+    rest.extend_from_slice(&account.0);
+    rest.extend_from_slice(&height.to_be_bytes());
+    key(ACCOUNT_INDEX, &rest)
 }
 
 fn entry_key(account: &Account, height: u64, index: u32, role: TxRole) -> Vec<u8> {
@@ -129,15 +147,21 @@ fn entry_key(account: &Account, height: u64, index: u32, role: TxRole) -> Vec<u8
 
 /// Adds a block's index entries to `batch`.
 pub(super) fn index_block(batch: &mut Writes, block: &Block, tx_hashes: &[Hash]) {
-    for (entry, hash) in entries(block, tx_hashes) {
-        batch.insert(entry, &hash.0);
+    let height = block.header.height;
+    for (account, group) in groups(block, tx_hashes) {
+        batch.insert(group_key(&account, height), group);
     }
 }
 
-/// Removes a reverted block's index entries in `batch`.
+/// Removes a reverted block's index entries in `batch`, in either form.
 pub(super) fn unindex_block(batch: &mut Writes, stored: &StoredBlock) {
-    for (entry, _) in entries(&stored.block, &stored.tx_hashes) {
-        batch.remove(entry);
+    let height = stored.block.header.height;
+    let mut accounts = BTreeSet::new();
+    for (account, entry) in block_entries(&stored.block, &stored.tx_hashes) {
+        batch.remove(entry_key(&account, height, entry.index, entry.role));
+        if accounts.insert(account) {
+            batch.remove(group_key(&account, height));
+        }
     }
 }
 
@@ -222,9 +246,16 @@ impl Store {
             }
         };
         let mut out = Vec::new();
-        for entry in self.db.range(start, Some(end)).rev().take(limit) {
+        for entry in self.db.range(start, Some(end)).rev() {
+            if out.len() >= limit {
+                break;
+            }
             let (entry_key, value) = entry?;
-            out.push(decode_entry(&entry_key, &value)?);
+            for entry in decode_entries(&entry_key, &value)?.into_iter().rev() {
+                if out.len() < limit && before.is_none_or(|before| entry.position() < before) {
+                    out.push(entry);
+                }
+            }
         }
         Ok(out)
     }
@@ -267,22 +298,35 @@ impl Store {
     }
 }
 
-fn decode_entry(entry_key: &[u8], value: &[u8]) -> Result<AccountTxEntry, StoreError> {
+/// The entries of one sled entry of the index, oldest first: a block
+/// group, or a single entry of a format 2 store.
+fn decode_entries(entry_key: &[u8], value: &[u8]) -> Result<Vec<AccountTxEntry>, StoreError> {
     let corrupt = || StoreError::Corrupt(format!("account index entry {}", hex::encode(entry_key)));
-    if entry_key.len() != 1 + ENTRY_LEN || value.len() != Hash::LEN {
-        return Err(corrupt());
+    let rest = entry_key.get(1 + 32..).ok_or_else(corrupt)?;
+    let height = u64::from_be_bytes(
+        rest.get(..8)
+            .ok_or_else(corrupt)?
+            .try_into()
+            .map_err(|_| corrupt())?,
+    );
+    let decode = |index: &[u8], role: u8, hash: &[u8]| -> Result<AccountTxEntry, StoreError> {
+        Ok(AccountTxEntry {
+            height,
+            index: u32::from_be_bytes(index.try_into().map_err(|_| corrupt())?),
+            role: TxRole::from_byte(role).ok_or_else(corrupt)?,
+            tx_hash: Hash(hash.try_into().map_err(|_| corrupt())?),
+        })
+    };
+    match rest.len() - 8 {
+        // A block group.
+        0 if !value.is_empty() && value.len() % GROUPED_LEN == 0 => value
+            .chunks_exact(GROUPED_LEN)
+            .map(|entry| decode(&entry[..4], entry[4], &entry[5..]))
+            .collect(),
+        // A single entry (format 2).
+        5 if value.len() == Hash::LEN => Ok(vec![decode(&rest[8..12], rest[12], value)?]),
+        _ => Err(corrupt()),
     }
-    let rest = &entry_key[1 + 32..];
-    let height = u64::from_be_bytes(rest[..8].try_into().map_err(|_| corrupt())?);
-    let index = u32::from_be_bytes(rest[8..12].try_into().map_err(|_| corrupt())?);
-    let role = TxRole::from_byte(rest[12]).ok_or_else(corrupt)?;
-    let tx_hash = Hash(value.try_into().map_err(|_| corrupt())?);
-    Ok(AccountTxEntry {
-        height,
-        index,
-        role,
-        tx_hash,
-    })
 }
 
 #[cfg(test)]
@@ -388,6 +432,101 @@ mod tests {
             bob_txs
         );
         assert_eq!(store.credited_total().unwrap(), 5000);
+    }
+
+    /// A block's entries for one account are one sled entry, paged
+    /// through newest first; a store of format 2, whose entries are single,
+    /// is read alongside and marked format 3 when opened.
+    #[test]
+    fn block_groups_page_and_single_entries_of_format_2_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let (alice, bob, carol) = (
+            Keypair::dev("alice"),
+            Keypair::dev("bob"),
+            Keypair::dev("carol"),
+        );
+        let mut genesis = bwchain_core::genesis::presets::dev_at(0);
+        genesis.block_time_ms = 100;
+        let spec = ChainSpec::new(genesis).unwrap();
+        let g = spec.genesis_hash();
+        let store = Store::open(dir.path(), &spec).unwrap();
+        let claims: Vec<_> = (0..3u64)
+            .map(|nonce| {
+                let receipts = vec![carol.sign_receipt(&g, bob.account(), nonce, 1000)];
+                let claim = bob.sign_tx(&g, nonce, TxBody::Claim { receipts });
+                (
+                    bwchain_core::primitives::signing::tx_hash(&g, &claim),
+                    claim,
+                )
+            })
+            .collect();
+        let parent = store.head().unwrap();
+        let built = build_block(&spec, &parent, &store, alice.account(), 150, claims).unwrap();
+        assert_eq!(built.executed.tx_hashes.len(), 3);
+        let block = built.sign(&alice);
+        store
+            .commit_block(&built.header, &block, &built.executed, Some(1), None, true)
+            .unwrap();
+        let group = store
+            .db
+            .sled()
+            .get(group_key(&bob.account(), 1))
+            .unwrap()
+            .unwrap();
+        assert_eq!(group.len(), 3 * GROUPED_LEN);
+        let expected: Vec<AccountTxEntry> = (0..3u32)
+            .rev()
+            .map(|index| AccountTxEntry {
+                height: 1,
+                index,
+                role: TxRole::Sent,
+                tx_hash: built.executed.tx_hashes[index as usize],
+            })
+            .collect();
+        let first_page = store.account_txs(&bob.account(), None, 2).unwrap();
+        assert_eq!(first_page, expected[..2]);
+        let second_page = store
+            .account_txs(&bob.account(), Some(first_page[1].position()), 2)
+            .unwrap();
+        assert_eq!(second_page, expected[2..]);
+
+        // A format 2 entry, single, below the group; the store marked 2.
+        let old = AccountTxEntry {
+            height: 0,
+            index: 5,
+            role: TxRole::Received,
+            tx_hash: Hash([9; 32]),
+        };
+        let raw = store.db.sled();
+        raw.insert(
+            entry_key(&bob.account(), 0, 5, TxRole::Received),
+            &old.tx_hash.0,
+        )
+        .unwrap();
+        raw.insert(super::super::FORMAT, &2u32.to_be_bytes())
+            .unwrap();
+        raw.flush().unwrap();
+        drop(store);
+        let store = super::super::tests::reopen(dir.path(), &spec).unwrap();
+        let all = store.account_txs(&bob.account(), None, 10).unwrap();
+        assert_eq!(all[..3], expected[..]);
+        assert_eq!(all[3..], [old]);
+        assert_eq!(
+            store
+                .account_txs(&bob.account(), Some(expected[2].position()), 10)
+                .unwrap(),
+            [old]
+        );
+        assert_eq!(
+            store
+                .db
+                .sled()
+                .get(super::super::FORMAT)
+                .unwrap()
+                .unwrap()
+                .as_ref(),
+            &super::super::STORE_FORMAT.to_be_bytes()
+        );
     }
 
     /// The genesis state, to build a sibling of block 1 on.

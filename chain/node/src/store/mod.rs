@@ -124,10 +124,15 @@ const CHECKPOINT_BYTES: usize = 32 + 2 * bwchain_core::state::LTHASH_LANES;
 /// ([`Store::apply_commit`]); smaller ones, an empty block's among them,
 /// are one atomic batch and cost no record.
 const LOGGED_COMMIT_WRITES: usize = 256;
-/// The layout this code reads and writes. 1: blocks and state entries
-/// stored in the consensus encoding; 2: blocks and session entries in the
-/// compact forms of `compact.rs`.
-pub const STORE_FORMAT: u32 = 2;
+/// The layout this code writes. 1: blocks and state entries stored in the
+/// consensus encoding; 2: blocks and session entries in the compact forms
+/// of `compact.rs`; 3: the account index holds one entry per account and
+/// block (`inventory`).
+pub const STORE_FORMAT: u32 = 3;
+/// The oldest layout this code reads: a store of format 2 is marked 3 when
+/// opened (it reads the index entries of both), so that an older bwchain
+/// refuses it from then on.
+const OLDEST_READ_FORMAT: u32 = 2;
 /// Outside the `M` range, like the genesis: written once.
 const FORMAT: &[u8] = b"Fformat";
 const META_HEAD: &[u8] = b"Mhead";
@@ -221,7 +226,7 @@ pub enum StoreError {
     /// written until the node restarts, and what is stored stays intact.
     #[error("the node stopped writing to its data directory after a storage error ({0}); it accepts no transactions and makes no blocks until it is restarted (free disk space first)")]
     WritesStopped(String),
-    #[error("the data directory was written in store format {found}; this bwchain reads format {expected} (blocks are stored more compactly): move the directory aside and let the node sync it again from its peers, or run the bwchain that wrote it")]
+    #[error("the data directory was written in store format {found}; this bwchain reads formats 2 to {expected} (blocks are stored more compactly): move the directory aside and let the node sync it again from its peers, or run the bwchain that wrote it")]
     Format { expected: u32, found: u32 },
     #[error("the data directory holds chain {found}, but the genesis file gives {expected}")]
     WrongChain { expected: Hash, found: Hash },
@@ -392,7 +397,8 @@ impl Store {
         self.accounts.write().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Refuses a store of another format than [`STORE_FORMAT`].
+    /// Refuses a store of a format this code does not read, and marks one
+    /// of an older format it reads as [`STORE_FORMAT`].
     fn check_format(&self) -> Result<(), StoreError> {
         let found = match self.db.get(FORMAT)? {
             None => 1,
@@ -403,11 +409,16 @@ impl Store {
                 u32::from_be_bytes(array)
             }
         };
-        if found != STORE_FORMAT {
+        if !(OLDEST_READ_FORMAT..=STORE_FORMAT).contains(&found) {
             return Err(StoreError::Format {
                 expected: STORE_FORMAT,
                 found,
             });
+        }
+        if found < STORE_FORMAT {
+            let mut batch = Writes::default();
+            batch.insert(FORMAT, &STORE_FORMAT.to_be_bytes());
+            self.apply_flushed(batch)?;
         }
         Ok(())
     }
