@@ -341,17 +341,13 @@ mod tests {
     /// store without the index gets it rebuilt when opened.
     #[test]
     fn index_follows_commits_reorgs_and_reopening() {
-        let dir = tempfile::tempdir().unwrap();
+        let (dir, spec, store) = open_dev();
         let (alice, bob, carol) = (
             Keypair::dev("alice"),
             Keypair::dev("bob"),
             Keypair::dev("carol"),
         );
-        let mut genesis = bwchain_core::genesis::presets::dev_at(0);
-        genesis.block_time_ms = 100;
-        let spec = ChainSpec::new(genesis).unwrap();
         let g = spec.genesis_hash();
-        let store = Store::open(dir.path(), &spec).unwrap();
         let parent = store.head().unwrap();
         let claim = bob.sign_tx(
             &g,
@@ -439,17 +435,13 @@ mod tests {
     /// is read alongside and marked format 3 when opened.
     #[test]
     fn block_groups_page_and_single_entries_of_format_2_are_read() {
-        let dir = tempfile::tempdir().unwrap();
+        let (dir, spec, store) = open_dev();
         let (alice, bob, carol) = (
             Keypair::dev("alice"),
             Keypair::dev("bob"),
             Keypair::dev("carol"),
         );
-        let mut genesis = bwchain_core::genesis::presets::dev_at(0);
-        genesis.block_time_ms = 100;
-        let spec = ChainSpec::new(genesis).unwrap();
         let g = spec.genesis_hash();
-        let store = Store::open(dir.path(), &spec).unwrap();
         let claims: Vec<_> = (0..3u64)
             .map(|nonce| {
                 let receipts = vec![carol.sign_receipt(&g, bob.account(), nonce, 1000)];
@@ -527,6 +519,16 @@ mod tests {
                 .as_ref(),
             &super::super::STORE_FORMAT.to_be_bytes()
         );
+    }
+
+    /// A fresh store of the dev chain with 100 ms slots.
+    fn open_dev() -> (tempfile::TempDir, ChainSpec, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut genesis = bwchain_core::genesis::presets::dev_at(0);
+        genesis.block_time_ms = 100;
+        let spec = ChainSpec::new(genesis).unwrap();
+        let store = Store::open(dir.path(), &spec).unwrap();
+        (dir, spec, store)
     }
 
     /// The genesis state, to build a sibling of block 1 on.

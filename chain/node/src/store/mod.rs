@@ -16,7 +16,7 @@
 //! | `Ggenesis`               | the genesis JSON (`Mgenesis` in older stores) |
 //! | `Aaccumulator`           | the accumulator checkpoint: a block hash and the state's [`LtHash`] after that block |
 //! | `R` + height (u64 BE)    | the values at the checkpoint of the entries that block first changed since (`Vec<(StateKey, Option<StateValue>)>`) |
-//! | `X` + account + height + index + role, `Iaccount_index` | the account index (`inventory`) |
+//! | `X` + account + height, `Iaccount_index` | the account index (`inventory`): an account's entries of one block |
 //! | `Fformat`                | the store's format version, [`STORE_FORMAT`] (u32 BE; absent: 1) |
 //! | `N` + number (u32 BE)    | the account of that number, which stored receipts and session entries name accounts by (`compact.rs`) |
 //!
