@@ -210,7 +210,7 @@ impl Metrics {
             ),
             block_commit_seconds: histogram(
                 "bwchain_block_commit_seconds",
-                "Time to write a block and its state changes to the store, flushed.",
+                "Time to make a block and its state changes durable in the store (a large block's entries are then applied in the background; this includes waiting for the previous block's).",
                 BLOCK_SECONDS_BUCKETS,
             ),
             tx_inclusion_seconds: histogram(
