@@ -13,8 +13,9 @@
 //! What waits for the applier ([`Kv::settle`]): the next commit; a scan
 //! over a range the commit writes into (sled's iterators cannot see the
 //! writes held in memory); and a direct write of a key the commit also
-//! writes (the applier would otherwise overwrite it with the older value).
-//! Other writes and reads go on. A write error in the applier stops the
+//! writes (the applier would otherwise overwrite it with the older value;
+//! a commit does not start while a direct write is made, so none can slip
+//! in between). Other writes and reads go on. A write error in the applier stops the
 //! store's writes as any other does, and the writes stay readable from
 //! memory; the record completes the commit when the store is next opened.
 
@@ -67,19 +68,30 @@ type Slot = Arc<RwLock<Option<Arc<InFlight>>>>;
 type Failure = Arc<Mutex<Option<String>>>;
 
 /// The applier thread of the commit in flight, joined when the last handle
-/// on the store is dropped.
+/// on the store is dropped. Its lock also orders commits and the direct
+/// writes of keys a commit writes: each is done whole under it.
 #[derive(Default)]
 struct Applier(Mutex<Option<JoinHandle<()>>>);
 
+type Thread<'a> = std::sync::MutexGuard<'a, Option<JoinHandle<()>>>;
+
 impl Applier {
+    fn lock(&self) -> Thread<'_> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Waits for the applier thread, if one runs.
     fn join(&self) {
         // Held while joining, so that a second caller waits too.
-        let mut thread = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(thread) = thread.take() {
-            if thread.join().is_err() {
-                tracing::error!("the block commit thread panicked");
-            }
+        join(&mut self.lock());
+    }
+}
+
+/// Waits for the applier thread held by `thread`, if any.
+fn join(thread: &mut Thread<'_>) {
+    if let Some(thread) = thread.take() {
+        if thread.join().is_err() {
+            tracing::error!("the block commit thread panicked");
         }
     }
 }
@@ -146,15 +158,6 @@ impl Kv {
         }
     }
 
-    /// Settles first if the commit in flight writes one of `keys`.
-    fn settle_for_keys<'a>(&self, mut keys: impl Iterator<Item = &'a IVec>) {
-        if let Some(in_flight) = self.in_flight() {
-            if keys.any(|key| in_flight.writes.contains_key(key)) {
-                self.settle();
-            }
-        }
-    }
-
     /// Entries whose key starts with `prefix`, in order.
     pub(super) fn scan_prefix(&self, prefix: impl AsRef<[u8]>) -> sled::Iter {
         let prefix = prefix.as_ref();
@@ -202,9 +205,20 @@ impl Kv {
         })
     }
 
-    /// Applies `writes` atomically, unflushed.
+    /// Applies `writes` atomically, unflushed. Waits first for the commit
+    /// in flight if it writes one of the keys, so that its applier does not
+    /// overwrite them with older values; and no commit starts meanwhile.
     pub(super) fn apply(&self, writes: Writes) -> Result<(), StoreError> {
-        self.settle_for_keys(writes.ops().iter().map(|(key, _)| key));
+        let mut thread = self.applier.lock();
+        if let Some(in_flight) = self.in_flight() {
+            if writes
+                .ops()
+                .iter()
+                .any(|(key, _)| in_flight.writes.contains_key(key))
+            {
+                join(&mut thread);
+            }
+        }
         self.write(|| self.db.apply_batch(writes.into_batch()))
     }
 
@@ -219,14 +233,10 @@ impl Kv {
     /// a thread of their own (see the module docs). Waits for the previous
     /// commit's thread first.
     pub(super) fn commit_behind(&self, record: PendingCommit) -> Result<(), StoreError> {
-        self.settle();
+        let mut slot = self.applier.lock();
+        join(&mut slot);
         self.write(|| self.db.insert(META_PENDING_COMMIT, record.encode()))?;
         self.write(|| self.db.flush().map(drop))?;
-        let mut slot = self
-            .applier
-            .0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
         *self
             .in_flight
             .write()
