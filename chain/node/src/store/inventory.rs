@@ -341,12 +341,14 @@ mod tests {
     /// store without the index gets it rebuilt when opened.
     #[test]
     fn index_follows_commits_reorgs_and_reopening() {
-        let (dir, spec, store) = open_dev();
-        let (alice, bob, carol) = (
-            Keypair::dev("alice"),
-            Keypair::dev("bob"),
-            Keypair::dev("carol"),
-        );
+        let Dev {
+            dir,
+            spec,
+            store,
+            alice,
+            bob,
+            carol,
+        } = Dev::open();
         let g = spec.genesis_hash();
         let parent = store.head().unwrap();
         let claim = bob.sign_tx(
@@ -435,12 +437,14 @@ mod tests {
     /// is read alongside and marked format 3 when opened.
     #[test]
     fn block_groups_page_and_single_entries_of_format_2_are_read() {
-        let (dir, spec, store) = open_dev();
-        let (alice, bob, carol) = (
-            Keypair::dev("alice"),
-            Keypair::dev("bob"),
-            Keypair::dev("carol"),
-        );
+        let Dev {
+            dir,
+            spec,
+            store,
+            alice,
+            bob,
+            carol,
+        } = Dev::open();
         let g = spec.genesis_hash();
         let claims: Vec<_> = (0..3u64)
             .map(|nonce| {
@@ -521,14 +525,32 @@ mod tests {
         );
     }
 
-    /// A fresh store of the dev chain with 100 ms slots.
-    fn open_dev() -> (tempfile::TempDir, ChainSpec, Store) {
-        let dir = tempfile::tempdir().unwrap();
-        let mut genesis = bwchain_core::genesis::presets::dev_at(0);
-        genesis.block_time_ms = 100;
-        let spec = ChainSpec::new(genesis).unwrap();
-        let store = Store::open(dir.path(), &spec).unwrap();
-        (dir, spec, store)
+    /// A fresh store of the dev chain with 100 ms slots, and three keys.
+    struct Dev {
+        dir: tempfile::TempDir,
+        spec: ChainSpec,
+        store: Store,
+        alice: Keypair,
+        bob: Keypair,
+        carol: Keypair,
+    }
+
+    impl Dev {
+        fn open() -> Self {
+            let dir = tempfile::tempdir().unwrap();
+            let mut genesis = bwchain_core::genesis::presets::dev_at(0);
+            genesis.block_time_ms = 100;
+            let spec = ChainSpec::new(genesis).unwrap();
+            let store = Store::open(dir.path(), &spec).unwrap();
+            Self {
+                dir,
+                spec,
+                store,
+                alice: Keypair::dev("alice"),
+                bob: Keypair::dev("bob"),
+                carol: Keypair::dev("carol"),
+            }
+        }
     }
 
     /// The genesis state, to build a sibling of block 1 on.
