@@ -15,9 +15,10 @@
 //! writes held in memory); and a direct write of a key the commit also
 //! writes (the applier would otherwise overwrite it with the older value;
 //! a commit does not start while a direct write is made, so none can slip
-//! in between). Other writes and reads go on. A write error in the applier stops the
-//! store's writes as any other does, and the writes stay readable from
-//! memory; the record completes the commit when the store is next opened.
+//! in between). Other writes and reads go on. A write error in the applier
+//! stops the store's writes as any other does, and the writes stay
+//! readable from memory; the record completes the commit when the store is
+//! next opened.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
@@ -57,6 +58,9 @@ impl InFlight {
     /// Whether some key of the commit starts with a byte in `first..=last`
     /// (the empty key counts as every range's).
     fn may_touch(&self, first: u8, last: u8) -> bool {
+        if first > last {
+            return false;
+        }
         self.writes.contains_key(&[][..])
             || self.first_bytes[usize::from(first)..=usize::from(last)]
                 .iter()
@@ -171,9 +175,12 @@ impl Kv {
     /// Entries with keys in `start..end`, in order.
     pub(super) fn range(&self, start: Vec<u8>, end: Option<Vec<u8>>) -> sled::Iter {
         let first = start.first().copied().unwrap_or(0);
-        let last = end
-            .as_ref()
-            .map_or(u8::MAX, |end| end.first().copied().unwrap_or(0));
+        // The end is excluded: an end of one byte holds none of its keys.
+        let last = match end.as_deref() {
+            None => u8::MAX,
+            Some([only]) => only.saturating_sub(1),
+            Some(end) => end.first().copied().unwrap_or(0),
+        };
         self.settle_for_range(first, last);
         match end {
             Some(end) => self.db.range(start..end),
@@ -348,6 +355,8 @@ mod tests {
         let last = [&[b'Q'][..], &(count - 1).to_be_bytes()].concat();
         assert_eq!(kv.get(&last).unwrap().unwrap().as_ref(), &[1; 8]);
         assert_eq!(kv.scan_prefix([b'C']).count(), 0);
+        assert_eq!(kv.range(vec![b'P'], Some(vec![b'Q'])).count(), 0);
+        assert_eq!(kv.range(vec![b'R'], Some(vec![b'Q'])).count(), 0);
         assert_eq!(kv.scan_prefix([b'Q']).count(), count as usize);
         // The next commit replaces every value; then nothing is in flight.
         kv.commit_behind(commit_of(count, 2)).unwrap();
