@@ -317,14 +317,13 @@ fn decode_entries(entry_key: &[u8], value: &[u8]) -> Result<Vec<AccountTxEntry>,
             tx_hash: Hash(hash.try_into().map_err(|_| corrupt())?),
         })
     };
-    match rest.len() - 8 {
-        // A block group.
-        0 if !value.is_empty() && value.len() % GROUPED_LEN == 0 => value
+    match entry_key.len() - 1 {
+        GROUP_LEN if !value.is_empty() && value.len() % GROUPED_LEN == 0 => value
             .chunks_exact(GROUPED_LEN)
             .map(|entry| decode(&entry[..4], entry[4], &entry[5..]))
             .collect(),
         // A single entry (format 2).
-        5 if value.len() == Hash::LEN => Ok(vec![decode(&rest[8..12], rest[12], value)?]),
+        ENTRY_LEN if value.len() == Hash::LEN => Ok(vec![decode(&rest[8..12], rest[12], value)?]),
         _ => Err(corrupt()),
     }
 }

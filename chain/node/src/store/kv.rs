@@ -34,8 +34,8 @@ use super::{StoreError, META_PENDING_COMMIT};
 struct InFlight {
     /// The value each key will have (`None`: removed).
     writes: HashMap<IVec, Option<IVec>>,
-    /// The first bytes of those keys, for deciding cheaply whether a range
-    /// can hold one.
+    /// The first bytes of those keys (0 for the empty key, which sorts
+    /// first), for deciding cheaply whether a range can hold one.
     first_bytes: [bool; 256],
 }
 
@@ -44,9 +44,7 @@ impl InFlight {
         let mut writes = HashMap::with_capacity(record.bulk.len() + record.last.len());
         let mut first_bytes = [false; 256];
         for (key, value) in record.bulk.ops().iter().chain(record.last.ops()) {
-            if let Some(first) = key.first() {
-                first_bytes[usize::from(*first)] = true;
-            }
+            first_bytes[key.first().map_or(0, |first| usize::from(*first))] = true;
             writes.insert(key.clone(), value.clone());
         }
         Self {
@@ -55,14 +53,10 @@ impl InFlight {
         }
     }
 
-    /// Whether some key of the commit starts with a byte in `first..=last`
-    /// (the empty key counts as every range's).
+    /// Whether some key of the commit starts with a byte in `first..=last`.
     fn may_touch(&self, first: u8, last: u8) -> bool {
-        if first > last {
-            return false;
-        }
-        self.writes.contains_key(&[][..])
-            || self.first_bytes[usize::from(first)..=usize::from(last)]
+        first <= last
+            && self.first_bytes[usize::from(first)..=usize::from(last)]
                 .iter()
                 .any(|touched| *touched)
     }

@@ -36,7 +36,7 @@
 //! the head pointer moves and the record goes, in one small atomic batch.
 //! Opening a store that holds a record replays it (every write is
 //! idempotent), so an interrupted commit is completed.
-
+//!
 //! The 2 KiB state accumulator is not rewritten with every block: sled is
 //! log-structured, so every overwrite appends, and rewriting it (next to the
 //! other hot metadata) was most of an empty block's footprint on disk. It
