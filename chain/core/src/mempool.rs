@@ -13,9 +13,9 @@
 //! busiest sender still gets in: the busiest sender's latest transaction is
 //! evicted to make room. One sender (or a few) cannot lock everyone else out.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
-use crate::primitives::{Account, Hash, Tx, TxBody};
+use crate::primitives::{Account, FastMap, Hash, Tx, TxBody};
 use crate::state::SessionId;
 
 /// Default cap on pending transactions.
@@ -113,15 +113,15 @@ struct Entry {
 #[derive(Debug, Default)]
 pub struct Mempool {
     limits: MempoolLimits,
-    by_sender: HashMap<Account, BTreeMap<u64, Entry>>,
-    by_hash: HashMap<Hash, (Account, u64)>,
+    by_sender: FastMap<Account, BTreeMap<u64, Entry>>,
+    by_hash: FastMap<Hash, (Account, u64)>,
     by_seq: BTreeMap<u64, Hash>,
     /// Senders by how many transactions they have pending, for eviction.
     by_count: BTreeSet<(usize, Account)>,
     /// Each sender's pending transfer amounts, summed.
-    spend: HashMap<Account, u64>,
+    spend: FastMap<Account, u64>,
     /// Each session's pending receipt counters (counter -> how many).
-    sessions: HashMap<SessionId, BTreeMap<u64, u32>>,
+    sessions: FastMap<SessionId, BTreeMap<u64, u32>>,
     next_seq: u64,
     bytes: usize,
     /// [`work_units`] of every pending transaction, summed.

@@ -22,13 +22,13 @@
 //! costs work in proportion to what it changes, not to the size of the state,
 //! and the root does not depend on the order entries were written in.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use bincode::{Decode, Encode};
 use serde::Serialize;
 
-use crate::primitives::{Account, Hash};
+use crate::primitives::{Account, FastMap, Hash};
 
 mod lthash;
 
@@ -272,8 +272,8 @@ impl StateView for MemState {
 pub struct Overlay<'a> {
     base: &'a dyn StateView,
     /// Base values of every key read or written, fetched once.
-    original: HashMap<StateKey, Option<StateValue>>,
-    writes: HashMap<StateKey, Option<StateValue>>,
+    original: FastMap<StateKey, Option<StateValue>>,
+    writes: FastMap<StateKey, Option<StateValue>>,
     /// (key, its previous entry in `writes`) for rollback.
     journal: Vec<(StateKey, Option<Option<StateValue>>)>,
 }
@@ -282,8 +282,8 @@ impl<'a> Overlay<'a> {
     pub fn new(base: &'a dyn StateView) -> Self {
         Self {
             base,
-            original: HashMap::new(),
-            writes: HashMap::new(),
+            original: FastMap::default(),
+            writes: FastMap::default(),
             journal: Vec::new(),
         }
     }
@@ -407,7 +407,7 @@ impl<'a> Overlay<'a> {
 /// branch before switching to it. Its writes commit the switch in one batch.
 pub struct DiffView<'a> {
     base: &'a dyn StateView,
-    diff: HashMap<StateKey, Option<StateValue>>,
+    diff: FastMap<StateKey, Option<StateValue>>,
     accumulator: LtHash,
 }
 
@@ -415,7 +415,7 @@ impl<'a> DiffView<'a> {
     pub fn new(base: &'a dyn StateView) -> Result<Self, StorageError> {
         Ok(Self {
             base,
-            diff: HashMap::new(),
+            diff: FastMap::default(),
             accumulator: base.accumulator()?,
         })
     }
