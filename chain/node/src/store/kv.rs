@@ -20,12 +20,13 @@
 //! readable from memory; the record completes the commit when the store is
 //! next opened.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::thread::JoinHandle;
 
+use bwchain_core::primitives::FastMap;
 use sled::IVec;
 
+use super::key_filter::KeyFilter;
 use super::writes::{PendingCommit, Writes};
 use super::{StoreError, META_PENDING_COMMIT};
 
@@ -33,7 +34,7 @@ use super::{StoreError, META_PENDING_COMMIT};
 #[derive(Debug)]
 struct InFlight {
     /// The value each key will have (`None`: removed).
-    writes: HashMap<IVec, Option<IVec>>,
+    writes: FastMap<IVec, Option<IVec>>,
     /// The first bytes of those keys (0 for the empty key, which sorts
     /// first), for deciding cheaply whether a range can hold one.
     first_bytes: [bool; 256],
@@ -41,7 +42,10 @@ struct InFlight {
 
 impl InFlight {
     fn new(record: &PendingCommit) -> Self {
-        let mut writes = HashMap::with_capacity(record.bulk.len() + record.last.len());
+        let mut writes = FastMap::with_capacity_and_hasher(
+            record.bulk.len() + record.last.len(),
+            Default::default(),
+        );
         let mut first_bytes = [false; 256];
         for (key, value) in record.bulk.ops().iter().chain(record.last.ops()) {
             first_bytes[key.first().map_or(0, |first| usize::from(*first))] = true;
@@ -110,16 +114,35 @@ pub(super) struct Kv {
     /// The first write error, once one happened: every write is then
     /// refused (fail-stop; the node exits, see `launch`).
     failure: Failure,
+    /// Which keys under the filtered prefix were ever written.
+    filter: Arc<KeyFilter>,
 }
 
 impl Kv {
-    pub(super) fn new(db: sled::Db) -> Self {
+    /// `db`, with reads of keys under `filtered` that were never written
+    /// answered from a filter (`key_filter.rs`) once
+    /// [`Kv::start_filter`] has filled it.
+    pub(super) fn new(db: sled::Db, filtered: u8) -> Self {
         Self {
             db,
             in_flight: Arc::default(),
             applier: Arc::default(),
             failure: Arc::default(),
+            filter: Arc::new(KeyFilter::new(filtered)),
         }
+    }
+
+    /// Starts filling the key filter from what sled holds. Called once
+    /// the store is open, before any write.
+    pub(super) fn start_filter(&self) {
+        let _no_writes = self.applier.lock();
+        self.filter.rebuild(&self.db);
+    }
+
+    /// Waits until the key filter answers (tests).
+    #[cfg(test)]
+    pub(super) fn wait_filter(&self) {
+        self.filter.wait_ready();
     }
 
     fn in_flight(&self) -> Option<Arc<InFlight>> {
@@ -132,6 +155,11 @@ impl Kv {
     /// The value of `key`, the commit in flight's if it writes it.
     pub(super) fn get(&self, key: impl AsRef<[u8]>) -> sled::Result<Option<IVec>> {
         let key = key.as_ref();
+        // A key never written is in neither place (the filter hears of a
+        // commit's keys before it is published).
+        if !self.filter.may_hold(key) {
+            return Ok(None);
+        }
         if let Some(in_flight) = self.in_flight() {
             if let Some(value) = in_flight.writes.get(key) {
                 return Ok(value.clone());
@@ -220,7 +248,18 @@ impl Kv {
                 join(&mut thread);
             }
         }
+        self.note_written(&writes);
         self.write(|| self.db.apply_batch(writes.into_batch()))
+    }
+
+    /// Tells the key filter of the keys `writes` stores, before anyone
+    /// can read them.
+    fn note_written(&self, writes: &Writes) {
+        for (key, value) in writes.ops() {
+            if value.is_some() {
+                self.filter.note(key);
+            }
+        }
     }
 
     /// Applies `writes` atomically, then flushes them to disk.
@@ -238,6 +277,14 @@ impl Kv {
         join(&mut slot);
         self.write(|| self.db.insert(META_PENDING_COMMIT, record.encode()))?;
         self.write(|| self.db.flush().map(drop))?;
+        // No write has failed (or the record's would have been refused), so
+        // sled holds every write made so far, and none is under way: the
+        // moment to replace a filter that has grown full.
+        if self.filter.is_full() {
+            self.filter.rebuild(&self.db);
+        }
+        self.note_written(&record.bulk);
+        self.note_written(&record.last);
         *self
             .in_flight
             .write()
@@ -321,7 +368,7 @@ mod tests {
     use super::*;
 
     fn open(dir: &std::path::Path) -> Kv {
-        Kv::new(sled::Config::new().path(dir).open().unwrap())
+        Kv::new(sled::Config::new().path(dir).open().unwrap(), b'Q')
     }
 
     fn commit_of(count: u32, value: u8) -> PendingCommit {
@@ -376,5 +423,45 @@ mod tests {
         kv.settle();
         assert_eq!(kv.get(b"Mhead").unwrap().unwrap().as_ref(), &[7; 32]);
         assert_eq!(kv.db.get(b"Mhead").unwrap().unwrap().as_ref(), &[7; 32]);
+    }
+
+    /// Once the key filter is filled, a key under its prefix that was
+    /// never written is answered absent without reading sled, and every
+    /// key that was written is found: one sled held before the filter was
+    /// filled, a commit's while in flight and after, a direct write's.
+    #[test]
+    fn the_key_filter_answers_only_for_keys_never_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sled::Config::new().path(dir.path()).open().unwrap();
+        db.insert(b"Qheld before", &[9]).unwrap();
+        let kv = Kv::new(db, b'Q');
+        kv.start_filter();
+        kv.wait_filter();
+        assert_eq!(kv.get(b"Qheld before").unwrap().unwrap().as_ref(), &[9]);
+        let count = 20_000;
+        kv.commit_behind(commit_of(count, 1)).unwrap();
+        let key = |n: u32| [&[b'Q'][..], &n.to_be_bytes()].concat();
+        assert!((0..count).all(|n| kv.get(key(n)).unwrap().is_some()));
+        kv.settle();
+        assert!((0..count).all(|n| kv.get(key(n)).unwrap().is_some()));
+        let mut write = Writes::default();
+        write.insert(&b"Qdirect"[..], vec![3]);
+        kv.apply(write).unwrap();
+        assert_eq!(kv.get(b"Qdirect").unwrap().unwrap().as_ref(), &[3]);
+        // Keys put into sled behind the store's back are not seen under the
+        // filtered prefix (the filter answered; all but its ~1% of false
+        // positives), and are seen under another.
+        let behind = |prefix: u8, n: u32| [&[prefix][..], b"behind", &n.to_be_bytes()].concat();
+        for n in 0..100 {
+            kv.db.insert(behind(b'Q', n), &[5]).unwrap();
+            kv.db.insert(behind(b'M', n), &[5]).unwrap();
+        }
+        let seen = |prefix| {
+            (0..100)
+                .filter(|n| kv.get(behind(prefix, *n)).unwrap().is_some())
+                .count()
+        };
+        assert!(seen(b'Q') < 20, "{} of 100 seen", seen(b'Q'));
+        assert_eq!(seen(b'M'), 100);
     }
 }

@@ -82,6 +82,7 @@ mod accumulator;
 mod compact;
 mod finality;
 mod inventory;
+mod key_filter;
 mod kv;
 mod state_cache;
 mod writes;
@@ -320,6 +321,7 @@ impl Store {
                 }
                 Ok(store) => {
                     store.db.finish_interrupted_commit()?;
+                    store.db.start_filter();
                     return Ok(store);
                 }
                 result => return result,
@@ -349,7 +351,7 @@ impl Store {
                 },
             })?;
         Ok(Self {
-            db: kv::Kv::new(db),
+            db: kv::Kv::new(db, SESSION),
             accumulator: Arc::default(),
             accounts: Arc::default(),
             state_cache: Arc::new(state_cache::StateCache::new(state_cache::CAPACITY)),
