@@ -32,7 +32,7 @@ use crate::primitives::{Account, FastMap, Hash};
 
 mod lthash;
 
-pub use lthash::{LtHash, LTHASH_LANES};
+pub use lthash::{LanesMemo, LtHash, LTHASH_LANES};
 
 /// Identifies one cumulative receipt counter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Encode, Decode, Serialize)]
@@ -199,6 +199,11 @@ pub trait StateView {
     fn get(&self, key: &StateKey) -> Result<Option<StateValue>, StorageError>;
     /// The state's LtHash accumulator.
     fn accumulator(&self) -> Result<LtHash, StorageError>;
+    /// Where lanes of recently changed entries are kept, if anywhere
+    /// (see [`LanesMemo`]).
+    fn lanes_memo(&self) -> Option<&LanesMemo> {
+        None
+    }
 }
 
 /// One changed entry of a block: what it was and what it became.
@@ -397,7 +402,7 @@ impl<'a> Overlay<'a> {
             })
             .collect();
         changes.sort_unstable_by_key(|change| change.key);
-        accumulator.apply_changes(&changes);
+        accumulator.apply_changes(&changes, self.base.lanes_memo());
         Ok((changes, accumulator))
     }
 }
@@ -459,6 +464,10 @@ impl StateView for DiffView<'_> {
 
     fn accumulator(&self) -> Result<LtHash, StorageError> {
         Ok(self.accumulator.clone())
+    }
+
+    fn lanes_memo(&self) -> Option<&LanesMemo> {
+        self.base.lanes_memo()
     }
 }
 

@@ -76,7 +76,9 @@ use bwchain_core::primitives::codec::{self, DecodeError};
 use bwchain_core::primitives::{
     Account, Block, Hash, Header, Reward, SealedHeader, Signature, TxOutcome,
 };
-use bwchain_core::state::{LtHash, StateChange, StateKey, StateValue, StateView, StorageError};
+use bwchain_core::state::{
+    LanesMemo, LtHash, StateChange, StateKey, StateValue, StateView, StorageError,
+};
 
 mod accumulator;
 mod compact;
@@ -279,6 +281,9 @@ pub struct Store {
     accounts: Arc<RwLock<compact::Accounts>>,
     /// The head state's recently read and written entries.
     state_cache: Arc<state_cache::StateCache>,
+    /// The lanes of recently changed accounts and devices, for the state
+    /// root of the next block that changes them again.
+    lanes_memo: Arc<LanesMemo>,
 }
 
 /// One `R` record: entries and their values at the checkpoint.
@@ -355,6 +360,7 @@ impl Store {
             accumulator: Arc::default(),
             accounts: Arc::default(),
             state_cache: Arc::new(state_cache::StateCache::new(state_cache::CAPACITY)),
+            lanes_memo: Arc::default(),
         })
     }
 
@@ -865,6 +871,10 @@ impl StateView for Store {
     /// The head's, kept in memory.
     fn accumulator(&self) -> Result<LtHash, StorageError> {
         Ok(self.lock_accumulator().head.clone())
+    }
+
+    fn lanes_memo(&self) -> Option<&LanesMemo> {
+        Some(&self.lanes_memo)
     }
 }
 
