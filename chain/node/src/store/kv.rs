@@ -19,6 +19,12 @@
 //! stops the store's writes as any other does, and the writes stay
 //! readable from memory; the record completes the commit when the store is
 //! next opened.
+//!
+//! Every write (direct or a commit's) tells the key filter of the keys it
+//! stores before any reader can see them, and every write is made under
+//! the applier's lock; so a `get` may ask the filter first, and the filter
+//! is replaced only at a commit, when sled holds every write made so far
+//! (`key_filter.rs`).
 
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::thread::JoinHandle;
