@@ -193,22 +193,11 @@ impl LtHash {
     }
 
     fn apply_changes_here(&mut self, changes: &[StateChange], memo: Option<&LanesMemo>) {
-        let Some(memo) = memo else {
-            for change in changes {
-                if let Some(before) = &change.before {
-                    self.remove(&change.key, before);
-                }
-                if let Some(after) = &change.after {
-                    self.add(&change.key, after);
-                }
-            }
-            return;
-        };
         for change in changes {
-            let kept = memoized(&change.key);
+            let memo = memo.filter(|_| memoized(&change.key));
             if let Some(before) = &change.before {
                 let digest = digest(&change.key, before);
-                match kept.then(|| memo.get(&digest)).flatten() {
+                match memo.and_then(|memo| memo.get(&digest)) {
                     Some(lanes) => self.remove_lanes(&lanes),
                     None => self.remove_lanes(&Self::expand(&digest)),
                 }
@@ -217,7 +206,7 @@ impl LtHash {
                 let digest = digest(&change.key, after);
                 let lanes = Self::expand(&digest);
                 self.add_lanes(&lanes);
-                if kept {
+                if let Some(memo) = memo {
                     memo.keep(digest, Arc::new(lanes));
                 }
             }
