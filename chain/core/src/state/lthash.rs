@@ -40,9 +40,10 @@ impl Default for LtHash {
 /// The lanes of recently added entries, by their digest: an account or a
 /// device that changes in one block usually changes in the next, and its
 /// old value's lanes (to remove) are then the ones added the block before.
-/// That saves a third of a busy block's expansions. Sessions are not kept:
-/// most change once. Bounded: two generations of at most [`Self::CAPACITY`]
-/// entries (2 KiB each); the older is dropped when the newer fills.
+/// That saves over a quarter of a busy block's expansions. Sessions are
+/// not kept: most change once. Bounded: two generations of at most
+/// `CAPACITY` entries (2 KiB each); the older is dropped when the newer
+/// fills.
 #[derive(Default)]
 pub struct LanesMemo {
     inner: Mutex<MemoGenerations>,
@@ -59,7 +60,7 @@ type Lanes = [u16; LTHASH_LANES];
 impl LanesMemo {
     /// Entries per generation: the accounts and devices a large block
     /// changes, twice over.
-    pub const CAPACITY: usize = 8_192;
+    const CAPACITY: usize = 8_192;
 
     fn lock(&self) -> std::sync::MutexGuard<'_, MemoGenerations> {
         // Every operation leaves the maps consistent.
@@ -96,7 +97,8 @@ fn memoized(key: &StateKey) -> bool {
     !matches!(key, StateKey::Session(_))
 }
 
-fn digest(key: &StateKey, value: &StateValue) -> [u8; 32] {
+/// `d` of the module docs: what an entry's lanes are expanded from.
+fn entry_digest(key: &StateKey, value: &StateValue) -> [u8; 32] {
     let mut hasher = Sha256::new();
     hasher.update(STATE_ENTRY_DOMAIN);
     hasher.update(encode(key));
@@ -106,7 +108,7 @@ fn digest(key: &StateKey, value: &StateValue) -> [u8; 32] {
 
 impl LtHash {
     fn lanes(key: &StateKey, value: &StateValue) -> [u16; LTHASH_LANES] {
-        Self::expand(&digest(key, value))
+        Self::expand(&entry_digest(key, value))
     }
 
     fn expand(digest: &[u8; 32]) -> [u16; LTHASH_LANES] {
@@ -196,14 +198,14 @@ impl LtHash {
         for change in changes {
             let memo = memo.filter(|_| memoized(&change.key));
             if let Some(before) = &change.before {
-                let digest = digest(&change.key, before);
+                let digest = entry_digest(&change.key, before);
                 match memo.and_then(|memo| memo.get(&digest)) {
                     Some(lanes) => self.remove_lanes(&lanes),
                     None => self.remove_lanes(&Self::expand(&digest)),
                 }
             }
             if let Some(after) = &change.after {
-                let digest = digest(&change.key, after);
+                let digest = entry_digest(&change.key, after);
                 let lanes = Self::expand(&digest);
                 self.add_lanes(&lanes);
                 if let Some(memo) = memo {
