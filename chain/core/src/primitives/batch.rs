@@ -17,6 +17,7 @@
 //! batch). It does start threads (`std::thread::scope`) that end before each
 //! call returns.
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::num::NonZeroUsize;
 use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
@@ -168,10 +169,15 @@ impl BatchVerifier {
     /// is bad, or else [`SignatureError::Receipt`] naming the first bad receipt
     /// (what `execute::check_tx_signatures` reports). All signatures of
     /// all transactions are verified together.
-    pub fn verify_txs(&self, genesis_hash: &Hash, txs: &[Tx]) -> Vec<Result<(), SignatureError>> {
-        let signature_count = txs.iter().map(|tx| 1 + receipts(tx).len()).sum();
+    pub fn verify_txs<T: Borrow<Tx>>(
+        &self,
+        genesis_hash: &Hash,
+        txs: &[T],
+    ) -> Vec<Result<(), SignatureError>> {
+        let txs = || txs.iter().map(Borrow::<Tx>::borrow);
+        let signature_count = txs().map(|tx| 1 + receipts(tx).len()).sum();
         let mut messages = Vec::with_capacity(signature_count);
-        for tx in txs {
+        for tx in txs() {
             messages.push(signing::tx_signing_bytes(
                 genesis_hash,
                 &tx.from,
@@ -191,7 +197,7 @@ impl BatchVerifier {
         let mut messages = messages.iter().map(Vec::as_slice);
         let mut next_message = || messages.next().expect("one message per signature");
         let mut items = Vec::with_capacity(signature_count);
-        for tx in txs {
+        for tx in txs() {
             items.push(SignedItem::new(&tx.from, next_message(), &tx.signature));
             for receipt in receipts(tx) {
                 items.push(SignedItem::new(
@@ -204,7 +210,7 @@ impl BatchVerifier {
 
         let valid = self.verify_all(&items);
         let mut offset = 0;
-        txs.iter()
+        txs()
             .map(|tx| {
                 let receipts = receipts(tx);
                 let tx_valid = valid[offset];

@@ -114,7 +114,7 @@ impl Node {
         }
         // Signatures of everything that passed the cheap checks, in one go.
         let to_verify: Vec<usize> = (0..txs.len()).filter(|i| results[*i].is_none()).collect();
-        let batch: Vec<Tx> = to_verify.iter().map(|i| txs[*i].clone()).collect();
+        let batch: Vec<&Tx> = to_verify.iter().map(|i| &txs[*i]).collect();
         let verify_started = std::time::Instant::now();
         let verified = self.shared.verifier.verify_txs(&genesis_hash, &batch);
         let verify_time = verify_started.elapsed();

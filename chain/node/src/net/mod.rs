@@ -279,12 +279,23 @@ pub async fn run(
 }
 
 /// Encodes a message once and queues it for its peers; a peer whose queue
-/// is full is dropped.
+/// is full is dropped. Nothing is encoded when no peer would get it (a
+/// lone node gossips every admitted transaction to nobody).
 fn route(network: &Network, outbound: Outbound) {
     let (target, except, message) = match outbound {
         Outbound::Send { peer, message } => (Some(peer), None, message),
         Outbound::Broadcast { except, message } => (None, except, message),
     };
+    let audience = {
+        let registry = network.registry();
+        match target {
+            Some(peer_id) => registry.peers.contains_key(&peer_id),
+            None => registry.peers.keys().any(|id| Some(*id) != except),
+        }
+    };
+    if !audience {
+        return;
+    }
     let bytes = match encode_frame(&message) {
         Ok(frame) => Arc::new(frame),
         Err(err) => {
