@@ -315,3 +315,91 @@ fn batch_submission_answers_per_transaction() {
     assert_eq!(status, 400, "{answer}");
     assert!(error_of(&(status, answer)).contains("invalid JSON array"));
 }
+
+/// `POST /txs/batch` with `Content-Type: application/octet-stream`: the
+/// documented layout (a u64 little-endian count, then each transaction in
+/// the consensus encoding) is admitted like the JSON array, and bad bytes
+/// get a clear 400.
+#[test]
+fn binary_batch_submission_is_admitted_and_checked() {
+    use bwchain_core::primitives::codec;
+
+    let chain = TestChain::new();
+    let node = chain.start_node("a");
+    let g = chain.genesis_hash;
+    let bob = Keypair::dev("bob");
+    let carol = Keypair::dev("carol");
+    let claim =
+        |nonce: u64, session: u64| one_receipt_claim(&g, &bob, &carol, nonce, session, 1 << 20);
+    let mut forged = claim(1, 2);
+    forged.signature = Signature([9; 64]);
+    let batch = vec![claim(0, 1), forged, claim(1, 3)];
+    // Built from the documented layout, not by the node's own helper...
+    let mut body = (batch.len() as u64).to_le_bytes().to_vec();
+    for tx in &batch {
+        body.extend(codec::encode(tx));
+    }
+    // ...which must agree with it.
+    assert_eq!(bwchain_api::txs::encode_batch(&batch), body);
+    let post = |body: &[u8], content_type: &str| -> (u16, Value) {
+        let mut response = common::agent(Some(std::time::Duration::from_secs(30)))
+            .post(format!("{}/txs/batch", node.url))
+            .header("content-type", content_type)
+            .send(body)
+            .unwrap();
+        let status = response.status().as_u16();
+        let text = response.body_mut().read_to_string().unwrap();
+        (status, serde_json::from_str(&text).unwrap())
+    };
+
+    let (status, answer) = post(&body, "application/octet-stream");
+    assert_eq!(status, 200, "{answer}");
+    let results = answer["results"].as_array().unwrap();
+    assert_eq!(results.len(), 3, "{answer}");
+    assert!(results[1]["error"]
+        .as_str()
+        .unwrap()
+        .contains("bad signature"));
+    // The admitted claims are pending, then included, under their hashes.
+    let admitted = results[2]["hash"].as_str().unwrap();
+    let (status, info) = node.get(&format!("/txs/{admitted}"));
+    assert_eq!(status, 200, "{info}");
+    assert_eq!(info["tx"]["nonce"], 1);
+    let last = node.include(&claim(2, 4));
+    let (_, info) = node.get(&format!("/txs/{last}"));
+    let height = info["block_height"].as_u64().unwrap();
+    let (_, block) = node.get(&format!("/blocks/{height}"));
+    let (_, first) = node.get(&format!("/txs/{}", results[0]["hash"].as_str().unwrap()));
+    assert_eq!(first["status"], "included", "{first} (block {block})");
+
+    // Bad bytes: a clear 400 each, naming the binary layout.
+    let mut trailing = body.clone();
+    trailing.push(0);
+    let mut too_many = body.clone();
+    too_many[..8].copy_from_slice(&u64::MAX.to_le_bytes());
+    for bad in [&b"\x05"[..], &body[..body.len() - 1], &trailing, &too_many] {
+        let response = post(bad, "application/octet-stream; charset=binary");
+        assert_eq!(response.0, 400, "{response:?}");
+        assert!(
+            error_of(&response).contains("invalid binary list of transactions"),
+            "{response:?}"
+        );
+    }
+    // Each body read only as what its type says.
+    let response = post(&body, "application/json");
+    assert_eq!(response.0, 400, "{response:?}");
+    assert!(error_of(&response).contains("invalid JSON array"));
+    let json = serde_json::to_vec(&batch).unwrap();
+    let response = post(&json, "application/octet-stream");
+    assert_eq!(response.0, 400, "{response:?}");
+    // More than a batch may hold is refused before any check.
+    let many: Vec<_> = (0..4097).map(|_| batch[0].clone()).collect();
+    let response = post(
+        &bwchain_api::txs::encode_batch(&many),
+        "application/octet-stream",
+    );
+    assert_eq!(response.0, 400, "{response:?}");
+    assert!(error_of(&response).contains("too many transactions"));
+    // The node is unharmed.
+    assert_eq!(node.get("/status").0, 200);
+}

@@ -1,6 +1,7 @@
 //! `GET /txs/{hash}`, and the answers of `POST /txs` and `POST /txs/batch`.
 //! The request bodies are `bwchain_core` transactions as JSON: one `Tx`,
-//! or an array of them.
+//! or an array of them; a batch may instead be sent in the consensus
+//! encoding ([`BINARY_CONTENT_TYPE`], [`encode_batch`]).
 
 use bwchain_core::primitives::{Hash, Tx, TxOutcome};
 use serde::{Deserialize, Serialize};
@@ -9,6 +10,16 @@ use serde::{Deserialize, Serialize};
 pub const PATH: &str = "/txs";
 /// `POST` an array of transactions here.
 pub const BATCH_PATH: &str = "/txs/batch";
+
+/// The `Content-Type` under which `POST /txs/batch` reads its body as the
+/// consensus encoding of a `Vec<Tx>` ([`encode_batch`]) instead of JSON.
+pub const BINARY_CONTENT_TYPE: &str = "application/octet-stream";
+
+/// A binary `POST /txs/batch` body: the bincode legacy layout that peers
+/// use for transactions (a u64 count, then each transaction).
+pub fn encode_batch(txs: &[Tx]) -> Vec<u8> {
+    bwchain_core::primitives::codec::encode(&txs)
+}
 
 /// `/txs/{hash}`.
 pub fn path(hash: &Hash) -> String {

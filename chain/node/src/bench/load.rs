@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use bwchain_api::txs;
 use bwchain_core::primitives::{Hash, Tx};
 
 use super::claims::ClaimPlan;
@@ -26,6 +27,8 @@ pub struct LoadShape {
     pub per_batch: usize,
     /// One claim per `POST /txs` instead of batches.
     pub single: bool,
+    /// Batches as JSON arrays instead of the consensus encoding.
+    pub json_bodies: bool,
     /// Receipts in each claim.
     pub receipts_per_claim: usize,
     /// Offered load in receipts per second over all connections (`None`:
@@ -74,7 +77,7 @@ pub fn submit_all(
         .into_iter()
         .map(|requests| {
             let url = url.to_owned();
-            std::thread::spawn(move || submit_lane(&url, requests, shape.single, start, lane_rate))
+            std::thread::spawn(move || submit_lane(&url, requests, shape, start, lane_rate))
         })
         .collect();
     let mut submitted = Times::new();
@@ -93,10 +96,13 @@ fn encode_lane(
     let mut requests = Vec::new();
     let mut receipts_before = 0;
     for chunk in round_robin(providers).chunks(per_batch) {
+        let txs: Vec<Tx> = chunk.iter().map(|(_, tx)| tx.clone()).collect();
         let body = if shape.single {
-            serde_json::to_vec(&chunk[0].1)?
+            serde_json::to_vec(&txs[0])?
+        } else if shape.json_bodies {
+            serde_json::to_vec(&txs)?
         } else {
-            serde_json::to_vec(&chunk.iter().map(|(_, tx)| tx).collect::<Vec<_>>())?
+            txs::encode_batch(&txs)
         };
         requests.push(Request {
             hashes: chunk.iter().map(|(hash, _)| *hash).collect(),
@@ -113,7 +119,7 @@ fn encode_lane(
 fn submit_lane(
     url: &str,
     requests: Vec<Request>,
-    single: bool,
+    shape: LoadShape,
     start: Instant,
     lane_rate: Option<f64>,
 ) -> Result<Vec<(Hash, Instant)>, BenchError> {
@@ -122,10 +128,16 @@ fn submit_lane(
         .timeout_global(Some(REQUEST_TIMEOUT))
         .build()
         .new_agent();
+    let single = shape.single;
     let endpoint = if single {
-        format!("{url}/txs")
+        format!("{url}{}", txs::PATH)
     } else {
-        format!("{url}/txs/batch")
+        format!("{url}{}", txs::BATCH_PATH)
+    };
+    let content_type = if single || shape.json_bodies {
+        "application/json"
+    } else {
+        txs::BINARY_CONTENT_TYPE
     };
     let mut sent = Vec::new();
     for request in requests {
@@ -143,7 +155,7 @@ fn submit_lane(
         };
         let mut response = agent
             .post(&endpoint)
-            .header("content-type", "application/json")
+            .header("content-type", content_type)
             .send(&request.body[..])
             .map_err(post_error)?;
         let status = response.status().as_u16();

@@ -12,7 +12,8 @@
 //!    generator's.
 //! 3. [`claims`]: claims pre-signed before the clock starts (consumers sign
 //!    receipts, providers sign claims); [`load`] submits them over the HTTP
-//!    API in batches (`POST /txs/batch`) from several connections, as fast
+//!    API in batches (`POST /txs/batch`, in the consensus encoding unless
+//!    JSON is asked for) from several connections, as fast
 //!    as the node answers or at an offered rate, and [`observe`] records
 //!    (over the API) when each is included in a committed block.
 //! 4. The node is stopped with SIGTERM and its data directory audited
@@ -75,6 +76,8 @@ pub struct BenchConfig {
     pub connections: usize,
     /// One claim per request (`POST /txs`) instead of batches.
     pub single: bool,
+    /// Batches as JSON arrays instead of the consensus encoding.
+    pub json_bodies: bool,
     /// The bench directory: the genesis and key files, the node's log and
     /// its data directory `node/` (default: a temporary one, removed after).
     pub data_dir: Option<PathBuf>,
@@ -318,6 +321,7 @@ fn run_node_and_load(
         per_batch: (RECEIPTS_PER_BATCH / config.receipts_per_claim)
             .clamp(CLAIMS_PER_BATCH.0, CLAIMS_PER_BATCH.1),
         single: config.single,
+        json_bodies: config.json_bodies,
         receipts_per_claim: config.receipts_per_claim,
         rate: config.rate,
     };
@@ -406,6 +410,7 @@ mod tests {
             raw_seconds: 1,
             connections: 1,
             single: false,
+            json_bodies: false,
             data_dir: None,
             node_program: PathBuf::from("/nonexistent/bwchain"),
             rate: None,

@@ -41,6 +41,10 @@ pub struct BenchArgs {
     /// (`POST /txs/batch`), to measure the per-request path.
     #[arg(long)]
     pub single: bool,
+    /// Send batches as JSON arrays instead of the consensus encoding
+    /// (`Content-Type: application/octet-stream`), to measure the JSON path.
+    #[arg(long, conflicts_with = "single")]
+    pub json_bodies: bool,
     /// Offered load in receipts per second, spread over the connections
     /// (default: as fast as the node takes them). --duration seconds of it
     /// are pre-signed.
@@ -66,6 +70,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
             raw_seconds: args.raw_seconds,
             connections: args.connections,
             single: args.single,
+            json_bodies: args.json_bodies,
             data_dir: args.data,
             node_program: std::env::current_exe().context("cannot find the bwchain binary")?,
             rate: args.rate,
