@@ -67,8 +67,12 @@ impl Writes {
 
     /// Applies the writes one by one: not atomic, but without the
     /// process-wide lock that `apply_batch` holds against every reader.
+    /// In key order (writes of one key keep their order): consecutive
+    /// inserts then walk neighbouring paths of sled's tree.
     pub(super) fn apply_each(&self, db: &sled::Db) -> sled::Result<()> {
-        for (key, value) in &self.ops {
+        let mut ops: Vec<&(IVec, Option<IVec>)> = self.ops.iter().collect();
+        ops.sort_by(|a, b| a.0.cmp(&b.0));
+        for (key, value) in ops {
             #[cfg(test)]
             if injected_failure() {
                 return Err(sled::Error::Io(std::io::Error::other("injected failure")));
