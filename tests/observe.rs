@@ -1,7 +1,8 @@
 //! Watching a node, end to end through real processes: a stalled head in
 //! `/status` and `bwchain status`, `/metrics` read by an exposition-format
 //! parser (and `promtool check metrics` when it is installed), the log of a
-//! catch-up, and `bwchain audit`'s progress lines.
+//! catch-up, `bwchain audit`'s progress lines, and that the node runs
+//! without transparent huge pages.
 
 mod common;
 
@@ -269,4 +270,19 @@ fn a_late_follower_logs_its_catch_up_and_audit_its_progress() {
         "{progress}"
     );
     assert!(common::stdout(&out).starts_with("audit OK"));
+}
+
+/// The node turns transparent huge pages off for itself (`cli/src/main.rs`):
+/// the kernel reports it in `/proc/<pid>/status` (Linux 5.0 and later).
+#[cfg(target_os = "linux")]
+#[test]
+fn the_node_runs_without_transparent_huge_pages() {
+    let chain = TestChain::new();
+    let node = chain.start_node("a");
+    let status = std::fs::read_to_string(format!("/proc/{}/status", node.pid())).unwrap();
+    let Some(line) = status.lines().find(|line| line.starts_with("THP_enabled:")) else {
+        eprintln!("this kernel does not report THP_enabled; nothing to check");
+        return;
+    };
+    assert_eq!(line.split_whitespace().nth(1), Some("0"), "{line}");
 }
