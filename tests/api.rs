@@ -4,7 +4,7 @@
 mod common;
 
 use bwchain_core::primitives::signing::Keypair;
-use bwchain_core::primitives::{Signature, TxBody};
+use bwchain_core::primitives::{Signature, Tx, TxBody};
 use common::{error_of, one_receipt_claim, TestChain, BLOCK_TIME_MS};
 use serde_json::Value;
 
@@ -246,17 +246,25 @@ fn read_endpoints_have_the_documented_shape() {
     assert!(metrics.contains("bwchain_supply_tokens "));
 }
 
+/// bob's one-receipt claims of carol's receipts (by nonce and session),
+/// and a claim of nonce 1 whose signature is forged.
+fn claims_and_a_forgery(chain: &TestChain) -> (impl Fn(u64, u64) -> Tx, Tx) {
+    let g = chain.genesis_hash;
+    let bob = Keypair::dev("bob");
+    let carol = Keypair::dev("carol");
+    let claim = move |nonce: u64, session: u64| {
+        one_receipt_claim(&g, &bob, &carol, nonce, session, 1 << 20)
+    };
+    let mut forged = claim(1, 2);
+    forged.signature = Signature([9; 64]);
+    (claim, forged)
+}
+
 #[test]
 fn batch_submission_answers_per_transaction() {
     let chain = TestChain::new();
     let node = chain.start_node("a");
-    let g = chain.genesis_hash;
-    let bob = Keypair::dev("bob");
-    let carol = Keypair::dev("carol");
-    let claim =
-        |nonce: u64, session: u64| one_receipt_claim(&g, &bob, &carol, nonce, session, 1 << 20);
-    let mut forged = claim(1, 2);
-    forged.signature = Signature([9; 64]);
+    let (claim, forged) = claims_and_a_forgery(&chain);
     // Larger than a single request may be, within the batch limit.
     let many: Vec<_> = (0..3).map(|i| claim(i, 10 + i)).collect();
     let mut batch = vec![claim(0, 1), forged, claim(5, 3)];
@@ -326,13 +334,7 @@ fn binary_batch_submission_is_admitted_and_checked() {
 
     let chain = TestChain::new();
     let node = chain.start_node("a");
-    let g = chain.genesis_hash;
-    let bob = Keypair::dev("bob");
-    let carol = Keypair::dev("carol");
-    let claim =
-        |nonce: u64, session: u64| one_receipt_claim(&g, &bob, &carol, nonce, session, 1 << 20);
-    let mut forged = claim(1, 2);
-    forged.signature = Signature([9; 64]);
+    let (claim, forged) = claims_and_a_forgery(&chain);
     let batch = vec![claim(0, 1), forged, claim(1, 3)];
     // Built from the documented layout, not by the node's own helper...
     let mut body = (batch.len() as u64).to_le_bytes().to_vec();
