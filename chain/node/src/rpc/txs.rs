@@ -4,10 +4,8 @@ use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
-use bwchain_api::txs::{BatchAnswer, BatchResult, Submitted, TxInfo};
+use bwchain_api::txs::{BatchAnswer, BatchResult, Submitted, TxInfo, BINARY_CONTENT_TYPE};
 use bwchain_core::primitives::{codec, Hash, Tx};
-
-use bwchain_api::txs::BINARY_CONTENT_TYPE;
 
 use super::{
     admission, parse_hex, path, read_body, ApiError, ApiResult, Backend, JsonAnswer,
