@@ -96,11 +96,11 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// Turns transparent huge pages off for this process (Linux). mimalloc asks
 /// for them, and under load the kernel then zeroed a whole 2 MiB page at
 /// every first touch of memory mimalloc had returned and reused: 5% of the
-/// node's CPU in `clear_page_erms`. Without them (what
-/// `MIMALLOC_ALLOW_THP=0` does), measured with `bwchain bench`
-/// (1-receipt claims, 2 cores): 74-75 against 81-84 µs of node CPU per
-/// receipt, and 0.96 against 1.05 GiB peak RSS. Best effort: a kernel
-/// that refuses is logged and changes nothing else.
+/// node's CPU in `clear_page_erms`. This does what `MIMALLOC_ALLOW_THP=0`
+/// does; with that variable, `bwchain bench` (1-receipt claims, 2 cores)
+/// measured 74-75 against 81-84 µs of node CPU per receipt, and 0.96
+/// against 1.05 GiB peak RSS (the README has the release's figures). Best
+/// effort: a kernel that refuses is logged and changes nothing else.
 fn no_transparent_huge_pages() {
     #[cfg(target_os = "linux")]
     if let Err(err) = rustix::thread::disable_transparent_huge_pages(true) {
