@@ -198,15 +198,9 @@ impl Node {
         if let Some(tx) = self.pool().mempool.get(hash) {
             return Ok(Some(TxStatus::Pending(tx.clone())));
         }
-        let Some(location) = self.store().tx_location(hash)? else {
+        let Some((location, block)) = self.store().included_tx(hash)? else {
             return Ok(None);
         };
-        let block = self.store().block(&location.block_hash)?.ok_or_else(|| {
-            StoreError::Corrupt(format!(
-                "tx {hash} points at missing block {}",
-                location.block_hash
-            ))
-        })?;
         let index = location.index as usize;
         match (block.block.txs.get(index), block.outcomes.get(index)) {
             (Some(tx), Some(outcome)) => Ok(Some(TxStatus::Included {

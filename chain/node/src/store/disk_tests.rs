@@ -479,3 +479,53 @@ fn a_commit_interrupted_after_its_record_is_completed_on_opening() {
     chain.commit(&store, 1);
     assert_eq!(store.head().unwrap().height, head.height + 1);
 }
+
+/// The tx index: short entries (key and value inline in sled's node), the
+/// whole-hash entries of older stores still read, and a lookup by a hash
+/// that shares an entry's key but not the transaction's hash answered as
+/// unknown by `included_tx`.
+#[test]
+fn tx_index_entries_are_short_and_older_entries_still_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut chain = ClaimChain::new();
+    let store = Store::open(dir.path(), &chain.spec).unwrap();
+    chain.commit(&store, 2);
+    let head = store.head().unwrap();
+    let block = store.block_at(head.height).unwrap().unwrap();
+    for (index, tx_hash) in block.tx_hashes.iter().enumerate() {
+        let entry = store.db.get(tx_key(tx_hash)).unwrap().unwrap();
+        assert_eq!((tx_key(tx_hash).len(), entry.len()), (21, 12));
+        let expected = TxLocation {
+            block_hash: head.hash(),
+            height: head.height,
+            index: index as u32,
+        };
+        assert_eq!(store.tx_location(tx_hash).unwrap(), Some(expected));
+        let (location, found) = store.included_tx(tx_hash).unwrap().unwrap();
+        assert_eq!((location, found.hash()), (expected, head.hash()));
+    }
+
+    // A store of format 3 keyed the entry by the whole hash.
+    let older = store.block_at(head.height - 1).unwrap().unwrap();
+    let tx_hash = older.tx_hashes[3];
+    let location = store.tx_location(&tx_hash).unwrap().unwrap();
+    assert_eq!((location.height, location.index), (head.height - 1, 3));
+    let mut batch = Writes::default();
+    batch.remove(tx_key(&tx_hash));
+    batch.insert(key(TX, &tx_hash.0), codec::encode(&location));
+    store.apply_flushed(batch).unwrap();
+    assert_eq!(store.tx_location(&tx_hash).unwrap(), Some(location));
+    assert_eq!(
+        store.included_tx(&tx_hash).unwrap().map(|(l, _)| l),
+        Some(location)
+    );
+
+    // A hash sharing the key's 20 bytes with an included transaction.
+    let mut lookalike = block.tx_hashes[0];
+    lookalike.0[31] ^= 1;
+    assert!(store.tx_location(&lookalike).unwrap().is_some());
+    assert!(store.included_tx(&lookalike).unwrap().is_none());
+    let unknown = Hash([0xee; 32]);
+    assert!(store.tx_location(&unknown).unwrap().is_none());
+    assert!(store.included_tx(&unknown).unwrap().is_none());
+}

@@ -4,7 +4,8 @@
 //! |--------------------------|------------------------------------------|
 //! | `B` + block hash         | [`StoredBlock`], in its compact stored form (`compact.rs`) |
 //! | `H` + height (u64 BE)    | hash of the block at that height on the chosen chain |
-//! | `T` + tx hash            | [`TxLocation`]                           |
+//! | `T` + the tx hash's first 20 bytes | height (u64 BE) + index in the block (u32 BE): see [`TX_KEY_BYTES`] |
+//! | `T` + tx hash (32 bytes) | [`TxLocation`] (bincode), as stores before format 4 wrote it (still read) |
 //! | `U` + block hash         | the block's [`StateChange`]s (undo data), while it is not final |
 //! | `S` + bincode(StateKey)  | bincode(StateValue), for every entry but sessions |
 //! | `Q` + provider number + consumer number (u32 BE) + session (u64 BE) | a session's bytes (varint): see `compact.rs` |
@@ -136,12 +137,22 @@ const LOGGED_COMMIT_WRITES: usize = 256;
 /// The layout this code writes. 1: blocks and state entries stored in the
 /// consensus encoding; 2: blocks and session entries in the compact forms
 /// of `compact.rs`; 3: the account index holds one entry per account and
-/// block (`inventory`).
-pub const STORE_FORMAT: u32 = 3;
-/// The oldest layout this code reads: a store of format 2 is marked 3 when
-/// opened (it reads the index entries of both), so that an older bwchain
-/// refuses it from then on.
+/// block (`inventory`); 4: the tx index is keyed by [`TX_KEY_BYTES`] of
+/// the hash and holds the height and index only.
+pub const STORE_FORMAT: u32 = 4;
+/// The oldest layout this code reads: a store of an older format is marked
+/// [`STORE_FORMAT`] when opened (it reads the index entries of every form),
+/// so that an older bwchain refuses it from then on.
 const OLDEST_READ_FORMAT: u32 = 2;
+/// How much of a transaction's hash keys its `T` entry. Key (21 bytes) and
+/// value (12) both fit inside sled's inline buffers (22 bytes), so an entry
+/// costs no allocation of its own; the full hash and the block hash were
+/// 2.5 times the bytes, and a busy chain writes one entry per transaction.
+/// Two transactions sharing 20 bytes of hash would take some 2^80 hash
+/// computations to find; should it happen, the later one's entry replaces
+/// the earlier one's, and a lookup of the earlier hash finds a transaction
+/// whose hash differs, which [`Store::included_tx`] reports as unknown.
+pub const TX_KEY_BYTES: usize = 20;
 /// Outside the `M` range, like the genesis: written once.
 const FORMAT: &[u8] = b"Fformat";
 const META_HEAD: &[u8] = b"Mhead";
@@ -262,6 +273,30 @@ fn key(prefix: u8, rest: &[u8]) -> Vec<u8> {
     out.push(prefix);
     out.extend_from_slice(rest);
     out
+}
+
+/// The `T` key of a transaction: see [`TX_KEY_BYTES`].
+fn tx_key(tx_hash: &Hash) -> Vec<u8> {
+    key(TX, &tx_hash.0[..TX_KEY_BYTES])
+}
+
+/// A `T` entry: the block's height and the transaction's index in it.
+fn tx_entry(height: u64, index: u32) -> [u8; 12] {
+    let mut entry = [0u8; 12];
+    entry[..8].copy_from_slice(&height.to_be_bytes());
+    entry[8..].copy_from_slice(&index.to_be_bytes());
+    entry
+}
+
+fn read_tx_entry(bytes: &[u8]) -> Result<(u64, u32), StoreError> {
+    let entry: [u8; 12] = bytes
+        .try_into()
+        .map_err(|_| StoreError::Corrupt(format!("tx index entry of {} bytes", bytes.len())))?;
+    let (height, index) = entry.split_at(8);
+    Ok((
+        u64::from_be_bytes(height.try_into().expect("8 bytes")),
+        u32::from_be_bytes(index.try_into().expect("4 bytes")),
+    ))
 }
 
 fn state_key(state_key: &StateKey) -> Vec<u8> {
@@ -568,6 +603,8 @@ impl Store {
         inventory::update_credited(self, &mut batch, credited_added, credited_removed)?;
         for reverted in &update.reverted {
             for tx_hash in &reverted.tx_hashes {
+                batch.remove(tx_key(tx_hash));
+                // The entry a store before format 4 wrote, if any.
                 batch.remove(key(TX, &tx_hash.0));
             }
             batch.remove(key(HEIGHT, &reverted.block.header.height.to_be_bytes()));
@@ -590,12 +627,8 @@ impl Store {
             batch.insert(key(BLOCK, &hash.0), compact::encode(&stored, &mut accounts));
             batch.insert(key(HEIGHT, &header.height.to_be_bytes()), &hash.0);
             for (index, tx_hash) in executed.tx_hashes.iter().enumerate() {
-                let location = TxLocation {
-                    block_hash: hash,
-                    height: header.height,
-                    index: u32::try_from(index).expect("max_block_txs fits u32"),
-                };
-                batch.insert(key(TX, &tx_hash.0), codec::encode(&location));
+                let index = u32::try_from(index).expect("max_block_txs fits u32");
+                batch.insert(tx_key(tx_hash), &tx_entry(header.height, index));
             }
             inventory::index_block(&mut batch, block, &executed.tx_hashes);
             if update.keep_undo {
@@ -758,11 +791,54 @@ impl Store {
         }
     }
 
+    /// Where the chosen chain included a transaction, by its index entry:
+    /// the entry of a transaction sharing the first [`TX_KEY_BYTES`] of
+    /// the hash would be found too (see there). [`Store::included_tx`]
+    /// checks the hash against the block.
     pub fn tx_location(&self, tx_hash: &Hash) -> Result<Option<TxLocation>, StoreError> {
+        if let Some(bytes) = self.db.get(tx_key(tx_hash))? {
+            let (height, index) = read_tx_entry(&bytes)?;
+            // Read between the two gets, a reorg may have taken the height
+            // away with the entry.
+            let Some(block_hash) = self.block_hash_at(height)? else {
+                return Ok(None);
+            };
+            return Ok(Some(TxLocation {
+                block_hash,
+                height,
+                index,
+            }));
+        }
+        // A store before format 4 keyed its entries by the whole hash.
         self.db
             .get(key(TX, &tx_hash.0))?
             .map(|bytes| codec::decode(&bytes).map_err(StoreError::from))
             .transpose()
+    }
+
+    /// An included transaction's location and its block, or `None` when
+    /// the chosen chain does not hold a transaction of this hash.
+    pub fn included_tx(
+        &self,
+        tx_hash: &Hash,
+    ) -> Result<Option<(TxLocation, StoredBlock)>, StoreError> {
+        let Some(location) = self.tx_location(tx_hash)? else {
+            return Ok(None);
+        };
+        let block = self.block(&location.block_hash)?.ok_or_else(|| {
+            StoreError::Corrupt(format!(
+                "tx {tx_hash} points at missing block {}",
+                location.block_hash
+            ))
+        })?;
+        match block.tx_hashes.get(location.index as usize) {
+            Some(found) if found == tx_hash => Ok(Some((location, block))),
+            Some(_) => Ok(None),
+            None => Err(StoreError::Corrupt(format!(
+                "tx {tx_hash} points past the end of block {}",
+                location.block_hash
+            ))),
+        }
     }
 
     /// The state changes a block made (kept to undo it in a reorg).
