@@ -9,12 +9,12 @@ use super::{StateChange, StateKey, StateValue};
 use crate::primitives::codec::encode;
 use crate::primitives::{FastMap, Hash};
 
+mod compress;
+
+use compress::{compress_from_iv, WAYS};
+
 const STATE_ENTRY_DOMAIN: &[u8] = b"bwchain/state/v1";
 const STATE_ROOT_DOMAIN: &[u8] = b"bwchain/state-root/v1";
-/// SHA-256's initial state (FIPS 180-4 §5.3.3).
-const SHA256_IV: [u32; 8] = [
-    0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
-];
 /// Fewest changed entries for which [`LtHash::apply_changes`] starts
 /// threads (an expansion takes a few microseconds).
 const PARALLEL_CHANGES: usize = 512;
@@ -115,22 +115,27 @@ impl LtHash {
         // SHA-256(d || counter) for 64 counters. The 33-byte message always
         // pads to one block, so each output is one compression of a fixed
         // block from the initial state: the same bytes as the Digest API,
-        // without its buffering.
+        // without its buffering, and `WAYS` compressions at a time.
         let mut block = [0u8; 64];
         block[..32].copy_from_slice(digest);
         block[33] = 0x80;
         block[56..].copy_from_slice(&(33u64 * 8).to_be_bytes());
         let mut lanes = [0u16; LTHASH_LANES];
-        for (counter, chunk) in lanes.chunks_exact_mut(16).enumerate() {
-            block[32] = counter as u8;
-            let mut state = SHA256_IV;
-            sha2::compress256(&mut state, &[block.into()]);
-            for (pair, word) in chunk.chunks_exact_mut(2).zip(state) {
-                // The digest is the state words big-endian; lanes read it
-                // as little-endian u16 pairs.
-                let bytes = word.to_be_bytes();
-                pair[0] = u16::from_le_bytes([bytes[0], bytes[1]]);
-                pair[1] = u16::from_le_bytes([bytes[2], bytes[3]]);
+        for (first, chunks) in lanes.chunks_exact_mut(16 * WAYS).enumerate() {
+            let blocks: [[u8; 64]; WAYS] = std::array::from_fn(|way| {
+                let mut block = block;
+                block[32] = (first * WAYS + way) as u8;
+                block
+            });
+            let states = compress_from_iv(&blocks);
+            for (chunk, state) in chunks.chunks_exact_mut(16).zip(states) {
+                for (pair, word) in chunk.chunks_exact_mut(2).zip(state) {
+                    // The digest is the state words big-endian; lanes read
+                    // it as little-endian u16 pairs.
+                    let bytes = word.to_be_bytes();
+                    pair[0] = u16::from_le_bytes([bytes[0], bytes[1]]);
+                    pair[1] = u16::from_le_bytes([bytes[2], bytes[3]]);
+                }
             }
         }
         lanes
