@@ -13,6 +13,7 @@
 //! busiest sender still gets in: the busiest sender's latest transaction is
 //! evicted to make room. One sender (or a few) cannot lock everyone else out.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::primitives::{Account, FastMap, Hash, Tx, TxBody};
@@ -101,11 +102,60 @@ pub fn approx_block_size(block: &crate::primitives::Block) -> usize {
 }
 
 #[derive(Debug, Clone)]
-struct Entry {
+struct Pending {
     tx: Tx,
     hash: Hash,
     seq: u64,
     size: usize,
+}
+
+/// A session's pending receipt counters, each with how many pending
+/// receipts carry it. Nearly always one counter, kept without a map of
+/// its own (an allocation per receipt on the admission path).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Counters {
+    One { bytes: u64, refs: u32 },
+    Many(BTreeMap<u64, u32>),
+}
+
+impl Counters {
+    fn highest(&self) -> u64 {
+        match self {
+            Counters::One { bytes, .. } => *bytes,
+            Counters::Many(counters) => counters.last_key_value().map_or(0, |(bytes, _)| *bytes),
+        }
+    }
+
+    fn add(&mut self, added: u64) {
+        match self {
+            Counters::One { bytes, refs } if *bytes == added => *refs += 1,
+            Counters::One { bytes, refs } => {
+                *self = Counters::Many(BTreeMap::from([(*bytes, *refs), (added, 1)]));
+            }
+            Counters::Many(counters) => *counters.entry(added).or_insert(0) += 1,
+        }
+    }
+
+    /// Drops one receipt carrying `removed`; true when none is left.
+    fn remove(&mut self, removed: u64) -> bool {
+        match self {
+            Counters::One { bytes, refs } => {
+                if *bytes == removed {
+                    *refs -= 1;
+                }
+                *refs == 0
+            }
+            Counters::Many(counters) => {
+                if let Some(refs) = counters.get_mut(&removed) {
+                    *refs -= 1;
+                    if *refs == 0 {
+                        counters.remove(&removed);
+                    }
+                }
+                counters.is_empty()
+            }
+        }
+    }
 }
 
 /// The pool. Transactions leave it in arrival order; because each sender's
@@ -113,15 +163,15 @@ struct Entry {
 #[derive(Debug, Default)]
 pub struct Mempool {
     limits: MempoolLimits,
-    by_sender: FastMap<Account, BTreeMap<u64, Entry>>,
+    by_sender: FastMap<Account, BTreeMap<u64, Pending>>,
     by_hash: FastMap<Hash, (Account, u64)>,
     by_seq: BTreeMap<u64, Hash>,
     /// Senders by how many transactions they have pending, for eviction.
     by_count: BTreeSet<(usize, Account)>,
     /// Each sender's pending transfer amounts, summed.
     spend: FastMap<Account, u64>,
-    /// Each session's pending receipt counters (counter -> how many).
-    sessions: FastMap<SessionId, BTreeMap<u64, u32>>,
+    /// Each session's pending receipt counters.
+    sessions: FastMap<SessionId, Counters>,
     next_seq: u64,
     bytes: usize,
     /// [`work_units`] of every pending transaction, summed.
@@ -213,11 +263,7 @@ impl Mempool {
                         consumer: receipt.consumer,
                         session: receipt.session,
                     };
-                    let highest = self
-                        .sessions
-                        .get(&id)
-                        .and_then(|counters| counters.last_key_value())
-                        .map(|(bytes, _)| *bytes);
+                    let highest = self.sessions.get(&id).map(Counters::highest);
                     if let Some(pending) = highest.filter(|pending| receipt.bytes <= *pending) {
                         return Err(MempoolError::ReceiptPending {
                             index,
@@ -306,7 +352,7 @@ impl Mempool {
         self.track(&tx, true);
         self.by_sender.entry(tx.from).or_default().insert(
             tx.nonce,
-            Entry {
+            Pending {
                 tx,
                 hash,
                 seq,
@@ -339,21 +385,18 @@ impl Mempool {
                         session: receipt.session,
                     };
                     if add {
-                        *self
-                            .sessions
-                            .entry(id)
-                            .or_default()
-                            .entry(receipt.bytes)
-                            .or_insert(0) += 1;
-                    } else if let Some(counters) = self.sessions.get_mut(&id) {
-                        if let Some(refs) = counters.get_mut(&receipt.bytes) {
-                            *refs -= 1;
-                            if *refs == 0 {
-                                counters.remove(&receipt.bytes);
+                        match self.sessions.entry(id) {
+                            Entry::Occupied(mut counters) => counters.get_mut().add(receipt.bytes),
+                            Entry::Vacant(vacant) => {
+                                vacant.insert(Counters::One {
+                                    bytes: receipt.bytes,
+                                    refs: 1,
+                                });
                             }
                         }
-                        if counters.is_empty() {
-                            self.sessions.remove(&id);
+                    } else if let Entry::Occupied(mut counters) = self.sessions.entry(id) {
+                        if counters.get_mut().remove(receipt.bytes) {
+                            counters.remove();
                         }
                     }
                 }
@@ -379,7 +422,7 @@ impl Mempool {
         out
     }
 
-    fn remove_entry(&mut self, sender: &Account, nonce: u64) -> Option<Entry> {
+    fn remove_entry(&mut self, sender: &Account, nonce: u64) -> Option<Pending> {
         let txs = self.by_sender.get_mut(sender)?;
         let entry = txs.remove(&nonce)?;
         let left = txs.len();
