@@ -118,3 +118,55 @@ fn kill_9_during_a_stream_of_claims_loses_nothing_included() {
     assert!(report["txs_checked"].as_u64().unwrap() >= confirmed.len() as u64);
     assert_eq!(report["sum_of_balances"], report["total_supply"]);
 }
+
+/// A block long enough for the block log (one claim of 256 receipts, some
+/// 19 KiB stored) is written there, served, and still there after a
+/// `kill -9` and a restart; the audit replays it.
+#[test]
+fn a_long_block_is_in_the_block_log_and_survives_kill_9() {
+    const RECEIPTS: u64 = 256;
+    let chain = TestChain::with(|genesis| {
+        genesis.max_receipts_per_claim = RECEIPTS;
+        genesis.max_block_txs = 100;
+    });
+    let node = chain.start_node("a");
+    let (bob, carol) = (Keypair::dev("bob"), Keypair::dev("carol"));
+    let receipts = (1..=RECEIPTS)
+        .map(|session| carol.sign_receipt(&chain.genesis_hash, bob.account(), session, 1000))
+        .collect();
+    let claim = bob.sign_tx(
+        &chain.genesis_hash,
+        0,
+        bwchain_core::primitives::TxBody::Claim { receipts },
+    );
+    let hash = node.include(&claim);
+    let (_, info) = node.get(&format!("/txs/{hash}"));
+    let height = info["block_height"].as_u64().expect("block_height");
+    let (status, block) = node.get(&format!("/blocks/{height}"));
+    assert_eq!(status, 200, "{block}");
+    let segment = chain.data("a").join("blocks").join("00000000.seg");
+    let logged = std::fs::metadata(&segment).map_or(0, |meta| meta.len());
+    assert!(
+        logged >= 16 * 1024,
+        "{} holds {logged} bytes",
+        segment.display()
+    );
+    node.kill9();
+
+    let node = chain.start_node("a");
+    assert_eq!(node.get(&format!("/blocks/{height}")), (200, block));
+    let (status, info) = node.get(&format!("/txs/{hash}"));
+    assert_eq!(
+        (status, &info["status"]),
+        (200, &"included".into()),
+        "{info}"
+    );
+    assert_eq!(
+        info["tx"]["body"]["receipts"].as_array().map(Vec::len),
+        Some(256)
+    );
+    node.wait_for_height(height + 1);
+    node.stop();
+    let report = chain.audit_ok("a");
+    assert!(report["txs_checked"].as_u64().unwrap() >= 1, "{report}");
+}

@@ -240,6 +240,16 @@ impl Kv {
         })
     }
 
+    /// Runs a write to a file of the store's other than sled's, under the
+    /// same rule as sled's writes: refused once a write has failed, and
+    /// its own failure stops the writes that would follow.
+    pub(super) fn write_outside<T>(
+        &self,
+        op: impl FnOnce() -> std::io::Result<T>,
+    ) -> Result<T, StoreError> {
+        self.write(|| op().map_err(sled::Error::Io))
+    }
+
     /// Applies `writes` atomically, unflushed. Waits first for the commit
     /// in flight if it writes one of the keys, so that its applier does not
     /// overwrite them with older values; and no commit starts meanwhile.

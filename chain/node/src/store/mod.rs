@@ -2,7 +2,8 @@
 //!
 //! | key                      | value                                    |
 //! |--------------------------|------------------------------------------|
-//! | `B` + block hash         | [`StoredBlock`], in its compact stored form (`compact.rs`) |
+//! | `B` + block hash         | [`StoredBlock`], in its compact stored form (`compact.rs`), when shorter than [`block_log::LOGGED_BLOCK_BYTES`] |
+//! | `L` + block hash         | where a longer block's compact form is in the block log (`block_log.rs`: segment u32 BE, offset u64 BE, length u32 BE) |
 //! | `H` + height (u64 BE)    | hash of the block at that height on the chosen chain |
 //! | `T` + the tx hash's first 20 bytes | height (u64 BE) + index in the block (u32 BE): see [`TX_KEY_BYTES`] |
 //! | `T` + tx hash (32 bytes) | [`TxLocation`] (bincode), as stores before format 4 wrote it (still read) |
@@ -59,16 +60,23 @@
 //! head's accumulator. A block whose `R` record would be larger than a
 //! checkpoint (a block of many new sessions) writes a checkpoint instead.
 //!
+//! A block whose stored form is 16 KiB or more is not in sled: its bytes
+//! are appended to the block log (`block_log.rs`, segment files in
+//! `blocks/` inside the data directory), flushed before the commit, and
+//! sled holds where they are under `L`. sled rewrote a leaf of such blocks
+//! whole, tens of megabytes at a time, whenever it split or consolidated
+//! it, and the redo record carried each block once more.
+//!
 //! Disk use (measured by `disk_tests`, blocks of 16 claims of 64 receipts,
-//! each a new session): per receipt, the block record 81 bytes, the session
-//! entry 23, the tx index ~1, no replay record: ~106 live bytes, 190 to 270 on
-//! disk. Format 1 took 204 (the consensus encoding), 89 (`S` + the
-//! consensus encoding of the key), 1 and 77: 371 live, ~790 on disk. sled's
-//! file holds 1.8 to 3.5 times what is live: every insert logs a page
-//! fragment, a leaf of up to 16 entries is rewritten every 10 of them and
-//! split at 17, and a segment is reclaimed only once half of it is dead;
-//! so small entries cost less than their size suggests, and fewer bytes
-//! per entry more.
+//! each a new session): per receipt, the block 81 bytes (in the block
+//! log), the session entry 23, the tx index ~1, no replay record: ~106
+//! live bytes, about 205 on disk (280 with the blocks in sled). Format 1
+//! took 204 (the consensus encoding), 89 (`S` + the consensus encoding of
+//! the key), 1 and 77: 371 live, ~790 on disk. sled's file holds 1.8 to
+//! 3.5 times what is live: every insert logs a page fragment, a leaf of up
+//! to 16 entries is rewritten every 10 of them and split at 17, and a
+//! segment is reclaimed only once half of it is dead; so small entries
+//! cost less than their size suggests, and fewer bytes per entry more.
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -88,6 +96,7 @@ use bwchain_core::state::{
 };
 
 mod accumulator;
+mod block_log;
 mod compact;
 mod finality;
 mod inventory;
@@ -105,6 +114,7 @@ use writes::{PendingCommit, Writes};
 const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 const BLOCK: u8 = b'B';
+const BLOCK_PLACE: u8 = b'L';
 const HEIGHT: u8 = b'H';
 const TX: u8 = b'T';
 const UNDO: u8 = b'U';
@@ -138,8 +148,12 @@ const LOGGED_COMMIT_WRITES: usize = 256;
 /// consensus encoding; 2: blocks and session entries in the compact forms
 /// of `compact.rs`; 3: the account index holds one entry per account and
 /// block (`inventory`); 4: the tx index is keyed by [`TX_KEY_BYTES`] of
-/// the hash and holds the height and index only.
+/// the hash and holds the height and index only, and long blocks are in
+/// the block log (`block_log.rs`).
 pub const STORE_FORMAT: u32 = 4;
+/// Enough of a block's stored form for its header (at most about 160
+/// bytes: three varints and four hashes).
+const HEADER_PREFIX_BYTES: usize = 256;
 /// The oldest layout this code reads: a store of an older format is marked
 /// [`STORE_FORMAT`] when opened (it reads the index entries of every form),
 /// so that an older bwchain refuses it from then on.
@@ -325,6 +339,8 @@ pub struct Store {
     /// The lanes of recently changed accounts and devices, for the state
     /// root of the next block that changes them again.
     lanes_memo: Arc<LanesMemo>,
+    /// The bytes of blocks too long for sled's leaves.
+    block_log: Arc<block_log::BlockLog>,
 }
 
 /// One `R` record: entries and their values at the checkpoint.
@@ -396,7 +412,13 @@ impl Store {
                     error,
                 },
             })?;
+        let blocks = path.join("blocks");
+        let block_log = block_log::BlockLog::open(&blocks).map_err(|error| StoreError::Open {
+            path: blocks.display().to_string(),
+            error: sled::Error::Io(error),
+        })?;
         Ok(Self {
+            block_log: Arc::new(block_log),
             db: kv::Kv::new(db, SESSION),
             accumulator: Arc::default(),
             accounts: Arc::default(),
@@ -615,6 +637,8 @@ impl Store {
         // reader never meets a number it does not know; numbers are only
         // handed out while committing, under the accumulator lock.
         let mut accounts = self.write_accounts();
+        // Blocks for the block log, appended once the numbers are handed out.
+        let mut logged = Vec::new();
         for (header, block, executed) in &update.added {
             let hash = header.hash();
             let stored = StoredBlock {
@@ -624,7 +648,12 @@ impl Store {
                 rewards: executed.rewards.clone(),
                 minted: executed.minted,
             };
-            batch.insert(key(BLOCK, &hash.0), compact::encode(&stored, &mut accounts));
+            let bytes = compact::encode(&stored, &mut accounts);
+            if bytes.len() >= block_log::LOGGED_BLOCK_BYTES {
+                logged.push((hash, bytes));
+            } else {
+                batch.insert(key(BLOCK, &hash.0), bytes);
+            }
             batch.insert(key(HEIGHT, &header.height.to_be_bytes()), &hash.0);
             for (index, tx_hash) in executed.tx_hashes.iter().enumerate() {
                 let index = u32::try_from(index).expect("max_block_txs fits u32");
@@ -645,6 +674,11 @@ impl Store {
         }
         let numbered = store_numbers(&mut batch, &accounts);
         drop(accounts);
+        // Flushed before the commit that records where they are.
+        for (hash, bytes) in logged {
+            let place = self.db.write_outside(|| self.block_log.append(&bytes))?;
+            batch.insert(key(BLOCK_PLACE, &hash.0), &place.to_bytes());
+        }
         // Written last: until it moves, the chosen chain is the old one.
         let mut last = Writes::default();
         if let Some(head) = head {
@@ -755,10 +789,21 @@ impl Store {
     }
 
     pub fn block(&self, hash: &Hash) -> Result<Option<StoredBlock>, StoreError> {
-        let Some(bytes) = self.db.get(key(BLOCK, &hash.0))? else {
-            return Ok(None);
+        let (logged, in_sled);
+        let bytes: &[u8] = match self.db.get(key(BLOCK_PLACE, &hash.0))? {
+            Some(place) => {
+                logged = self.read_logged(hash, &place, None)?;
+                &logged
+            }
+            None => match self.db.get(key(BLOCK, &hash.0))? {
+                Some(bytes) => {
+                    in_sled = bytes;
+                    &in_sled
+                }
+                None => return Ok(None),
+            },
         };
-        let stored = compact::decode(&bytes, &self.read_accounts())?;
+        let stored = compact::decode(bytes, &self.read_accounts())?;
         // Recompute the digest on decode: a record must be the block it is filed under.
         if stored.hash() != *hash {
             return Err(StoreError::Corrupt(format!(
@@ -771,10 +816,37 @@ impl Store {
 
     /// The header of a stored block, without decoding its transactions.
     pub fn header(&self, hash: &Hash) -> Result<Option<Header>, StoreError> {
+        if let Some(place) = self.db.get(key(BLOCK_PLACE, &hash.0))? {
+            // The header comes first and is shorter than this.
+            let start = self.read_logged(hash, &place, Some(HEADER_PREFIX_BYTES))?;
+            let header = match compact::decode_header(&start) {
+                Ok(header) => header,
+                Err(_) => compact::decode_header(&self.read_logged(hash, &place, None)?)?,
+            };
+            return Ok(Some(header));
+        }
         match self.db.get(key(BLOCK, &hash.0))? {
             Some(bytes) => Ok(Some(compact::decode_header(&bytes)?)),
             None => Ok(None),
         }
+    }
+
+    /// A logged block's bytes (at most `limit` of them), by its `L` entry.
+    fn read_logged(
+        &self,
+        hash: &Hash,
+        place: &[u8],
+        limit: Option<usize>,
+    ) -> Result<Vec<u8>, StoreError> {
+        let place = block_log::Place::from_bytes(place).ok_or_else(|| {
+            StoreError::Corrupt(format!(
+                "block {hash}: a block log place of {} bytes",
+                place.len()
+            ))
+        })?;
+        self.block_log
+            .read(place, limit)
+            .map_err(|err| StoreError::Corrupt(format!("block {hash} in the block log: {err}")))
     }
 
     pub fn block_hash_at(&self, height: u64) -> Result<Option<Hash>, StoreError> {
@@ -903,7 +975,8 @@ impl Store {
 
     /// Bytes the store occupies on disk.
     pub fn size_on_disk(&self) -> Result<u64, StoreError> {
-        Ok(self.db.size_on_disk()?)
+        let logged = self.block_log.size_on_disk().map_err(sled::Error::Io)?;
+        Ok(self.db.size_on_disk()? + logged)
     }
 }
 
