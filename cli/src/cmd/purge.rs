@@ -23,10 +23,11 @@ pub struct PurgeArgs {
     pub yes: bool,
 }
 
-/// What sled keeps in a data directory; anything else there means the
-/// directory is not (only) a node's, and it is not deleted.
+/// What a store keeps in a data directory: sled's files and the block
+/// log's folder. Anything else there means the directory is not (only) a
+/// node's, and it is not deleted.
 fn is_store_entry(name: &str) -> bool {
-    matches!(name, "conf" | "db" | "blobs" | "snap") || name.starts_with("snap.")
+    matches!(name, "conf" | "db" | "blobs" | "snap" | "blocks") || name.starts_with("snap.")
 }
 
 pub fn run(args: PurgeArgs) -> Result<()> {
@@ -101,8 +102,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_sled_files_belong_to_a_store() {
-        for name in ["conf", "db", "blobs", "snap.00000000000a3b"] {
+    fn only_store_files_belong_to_a_store() {
+        for name in ["conf", "db", "blobs", "snap.00000000000a3b", "blocks"] {
             assert!(is_store_entry(name), "{name}");
         }
         for name in ["notes.txt", "genesis.json", "data", ".git"] {
