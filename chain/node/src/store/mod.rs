@@ -115,6 +115,9 @@ const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 const BLOCK: u8 = b'B';
 const BLOCK_PLACE: u8 = b'L';
+/// Enough of a block's stored form for its header (at most about 160
+/// bytes: three varints and four hashes).
+const HEADER_PREFIX_BYTES: usize = 256;
 const HEIGHT: u8 = b'H';
 const TX: u8 = b'T';
 const UNDO: u8 = b'U';
@@ -151,9 +154,6 @@ const LOGGED_COMMIT_WRITES: usize = 256;
 /// the hash and holds the height and index only, and long blocks are in
 /// the block log (`block_log.rs`).
 pub const STORE_FORMAT: u32 = 4;
-/// Enough of a block's stored form for its header (at most about 160
-/// bytes: three varints and four hashes).
-const HEADER_PREFIX_BYTES: usize = 256;
 /// The oldest layout this code reads: a store of an older format is marked
 /// [`STORE_FORMAT`] when opened (it reads the index entries of every form),
 /// so that an older bwchain refuses it from then on.
