@@ -13,9 +13,9 @@
 //! Crash safety: a block's bytes are appended and flushed before the
 //! commit that records where they are, so a recorded place always holds
 //! them. A crash in between leaves bytes nothing points at, at the end of
-//! the active segment; the next append goes after them. A segment's file
-//! is created, and its directory flushed, before anything is written to
-//! it. What is read is decoded and its hash checked by the caller, as
+//! the active segment; the next append goes after them. The folder and
+//! each segment's file are created, and their directories flushed,
+//! before anything is written to them. What is read is decoded and its hash checked by the caller, as
 //! blocks stored in sled are.
 
 use std::fs::{File, OpenOptions};
@@ -82,7 +82,13 @@ impl BlockLog {
     /// Opens the log in `dir` (created if missing); appends go to the end
     /// of its last segment.
     pub(super) fn open(dir: &Path) -> io::Result<Self> {
-        std::fs::create_dir_all(dir)?;
+        if !dir.is_dir() {
+            std::fs::create_dir_all(dir)?;
+            // The folder's own name must survive a crash too.
+            if let Some(parent) = dir.parent() {
+                File::open(parent)?.sync_all()?;
+            }
+        }
         let last = segment_numbers(dir)?.into_iter().max();
         let segment = last.unwrap_or(0);
         let file = Arc::new(open_segment(dir, segment, last.is_none())?);
