@@ -77,37 +77,42 @@ impl ClaimChain {
         testkit::claim(&self.spec, provider, nonce, receipts)
     }
 
+    /// The next block on the store's head, built and signed.
+    fn build(&mut self, store: &Store) -> (bwchain_core::consensus::BuiltBlock, Block) {
+        let txs: Vec<(Hash, Tx)> = (0..CLAIMS_PER_BLOCK)
+            .map(|_| {
+                let tx = self.claim();
+                (testkit::tx_hash(&self.spec, &tx), tx)
+            })
+            .collect();
+        let parent = store.head().unwrap();
+        let slot = parent.slot + 1;
+        let timestamp = self.spec.genesis.genesis_time_ms + slot * self.spec.genesis.block_time_ms;
+        let built = build_block(
+            &self.spec,
+            &parent,
+            store,
+            self.authority.account(),
+            timestamp,
+            txs,
+        )
+        .unwrap();
+        assert_eq!(built.executed.outcomes.len(), CLAIMS_PER_BLOCK);
+        let block = built.sign(&self.authority);
+        (built, block)
+    }
+
     /// Commits `blocks` blocks as a single authority commits its own (final
     /// at once, no undo data). Returns the receipts committed.
     fn commit(&mut self, store: &Store, blocks: usize) -> usize {
         for _ in 0..blocks {
-            let txs: Vec<(Hash, Tx)> = (0..CLAIMS_PER_BLOCK)
-                .map(|_| {
-                    let tx = self.claim();
-                    (testkit::tx_hash(&self.spec, &tx), tx)
-                })
-                .collect();
-            let parent = store.head().unwrap();
-            let slot = parent.slot + 1;
-            let timestamp =
-                self.spec.genesis.genesis_time_ms + slot * self.spec.genesis.block_time_ms;
-            let built = build_block(
-                &self.spec,
-                &parent,
-                store,
-                self.authority.account(),
-                timestamp,
-                txs,
-            )
-            .unwrap();
-            assert_eq!(built.executed.outcomes.len(), CLAIMS_PER_BLOCK);
-            let block = built.sign(&self.authority);
+            let (built, block) = self.build(store);
             store
                 .commit_block(
                     &built.header,
                     &block,
                     &built.executed,
-                    Some(slot),
+                    Some(built.header.slot),
                     None,
                     false,
                 )
@@ -611,4 +616,61 @@ fn long_blocks_live_in_the_block_log() {
         Err(other) => panic!("expected corruption, got {other}"),
         Ok(_) => panic!("a store whose head block is cut short opened"),
     }
+}
+
+/// A long block reverted and chosen again (a reorg back to an earlier
+/// chosen chain) keeps its place in the block log: it is not appended a
+/// second time.
+#[test]
+fn a_long_block_chosen_again_is_not_logged_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut chain = ClaimChain::new();
+    let store = Store::open(dir.path(), &chain.spec).unwrap();
+    let (built, block) = chain.build(&store);
+    let after = || {
+        built
+            .executed
+            .changes
+            .iter()
+            .map(|change| (change.key, change.after.clone()))
+    };
+    store
+        .commit_update(ChainUpdate {
+            reverted: Vec::new(),
+            added: vec![(&built.header, &block, &built.executed)],
+            state_writes: after().collect(),
+            accumulator: &built.executed.accumulator,
+            signed_slot: None,
+            last_vote: None,
+            keep_undo: true,
+        })
+        .unwrap();
+    let hash = built.header.hash();
+    let place = || store.db.get(key(BLOCK_PLACE, &hash.0)).unwrap().unwrap();
+    let (first_place, logged) = (place(), store.block_log.size_on_disk().unwrap());
+    assert!(logged >= block_log::LOGGED_BLOCK_BYTES as u64);
+
+    // Reverted and added back in one update; the state ends as it was.
+    let undo = built
+        .executed
+        .changes
+        .iter()
+        .map(|change| (change.key, change.before.clone()));
+    store
+        .commit_update(ChainUpdate {
+            reverted: vec![store.block(&hash).unwrap().unwrap()],
+            added: vec![(&built.header, &block, &built.executed)],
+            state_writes: undo.chain(after()).collect(),
+            accumulator: &built.executed.accumulator,
+            signed_slot: None,
+            last_vote: None,
+            keep_undo: true,
+        })
+        .unwrap();
+    assert_eq!(store.head().unwrap().hash(), hash);
+    assert_eq!(place(), first_place);
+    assert_eq!(store.block_log.size_on_disk().unwrap(), logged);
+    assert_eq!(store.block(&hash).unwrap().unwrap().hash(), hash);
+    let tx_hash = built.executed.tx_hashes[0];
+    assert_eq!(store.included_tx(&tx_hash).unwrap().unwrap().1.hash(), hash);
 }

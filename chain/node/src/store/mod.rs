@@ -649,11 +649,14 @@ impl Store {
                 minted: executed.minted,
             };
             let bytes = compact::encode(&stored, &mut accounts);
-            if bytes.len() >= block_log::LOGGED_BLOCK_BYTES {
-                logged.push((hash, bytes));
-            } else {
+            if bytes.len() < block_log::LOGGED_BLOCK_BYTES {
                 batch.insert(key(BLOCK, &hash.0), bytes);
+            } else if self.db.get(key(BLOCK_PLACE, &hash.0))?.is_none() {
+                logged.push((hash, bytes));
             }
+            // Else a block of an earlier chosen chain, chosen again: the
+            // log holds it already, and appending it again would only
+            // leave bytes nothing points at.
             batch.insert(key(HEIGHT, &header.height.to_be_bytes()), &hash.0);
             for (index, tx_hash) in executed.tx_hashes.iter().enumerate() {
                 let index = u32::try_from(index).expect("max_block_txs fits u32");
