@@ -163,7 +163,7 @@ fn a_long_block_is_in_the_block_log_and_survives_kill_9() {
     );
     assert_eq!(
         info["tx"]["body"]["receipts"].as_array().map(Vec::len),
-        Some(256)
+        Some(RECEIPTS as usize)
     );
     node.wait_for_height(height + 1);
     node.stop();

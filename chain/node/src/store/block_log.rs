@@ -15,8 +15,8 @@
 //! them. A crash in between leaves bytes nothing points at, at the end of
 //! the active segment; the next append goes after them. The folder and
 //! each segment's file are created, and their directories flushed,
-//! before anything is written to them. What is read is decoded and its hash checked by the caller, as
-//! blocks stored in sled are.
+//! before anything is written to them. What is read is decoded and its
+//! hash checked by the caller, as blocks stored in sled are.
 
 use std::fs::{File, OpenOptions};
 use std::io;

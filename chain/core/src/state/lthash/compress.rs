@@ -28,6 +28,11 @@ pub(super) fn compress_from_iv(blocks: &[[u8; 64]; WAYS]) -> [[u32; 8]; WAYS] {
         // compiled for (checked just above).
         return unsafe { shani::interleaved(blocks) };
     }
+    one_by_one(blocks)
+}
+
+/// [`compress_from_iv`] with `sha2`, block by block.
+fn one_by_one(blocks: &[[u8; 64]; WAYS]) -> [[u32; 8]; WAYS] {
     blocks.map(|block| {
         let mut state = SHA256_IV;
         sha2::compress256(&mut state, &[block.into()]);
@@ -142,14 +147,6 @@ mod shani {
 mod tests {
     use super::*;
     use proptest::prelude::*;
-
-    fn one_by_one(blocks: &[[u8; 64]; WAYS]) -> [[u32; 8]; WAYS] {
-        blocks.map(|block| {
-            let mut state = SHA256_IV;
-            sha2::compress256(&mut state, &[block.into()]);
-            state
-        })
-    }
 
     proptest! {
         #[test]
